@@ -1,0 +1,21 @@
+"""eqx-multimodal: multi-modal machine learning in JAX and Equinox."""
+
+import importlib.metadata
+
+from .data import (
+    AbstractDataset as AbstractDataset,
+    ArrayDataset as ArrayDataset,
+    audio_from_latent as audio_from_latent,
+    Batches as Batches,
+    image_from_latent as image_from_latent,
+    PairedDataset as PairedDataset,
+    sample_from_latent as sample_from_latent,
+    synthetic_batch as synthetic_batch,
+    synthetic_item as synthetic_item,
+    SyntheticConfig as SyntheticConfig,
+    SyntheticDataset as SyntheticDataset,
+    text_from_latent as text_from_latent,
+)
+
+
+__version__ = importlib.metadata.version("eqx_multimodal")

@@ -1,0 +1,3 @@
+"""The `eqx-multimodal` command line."""
+
+from ._main import main as main

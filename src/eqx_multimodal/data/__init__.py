@@ -1,0 +1,18 @@
+"""Synthetic aligned data, paired datasets and batching: pure functions of keys."""
+
+from ._config import SyntheticConfig as SyntheticConfig
+from ._dataset import (
+    AbstractDataset as AbstractDataset,
+    ArrayDataset as ArrayDataset,
+    Batches as Batches,
+    SyntheticDataset as SyntheticDataset,
+)
+from ._paired import PairedDataset as PairedDataset
+from ._synthetic import (
+    audio_from_latent as audio_from_latent,
+    image_from_latent as image_from_latent,
+    sample_from_latent as sample_from_latent,
+    synthetic_batch as synthetic_batch,
+    synthetic_item as synthetic_item,
+    text_from_latent as text_from_latent,
+)

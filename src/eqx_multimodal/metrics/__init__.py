@@ -1,0 +1,8 @@
+"""Measurements: how aligned the data is, and how well models retrieve across modalities."""
+
+from ._alignment import (
+    alignment_dependence as alignment_dependence,
+    audio_dependence as audio_dependence,
+    image_dependence as image_dependence,
+    text_dependence as text_dependence,
+)
