@@ -31,3 +31,144 @@ def pearson(a, b) -> float:
     a = a - a.mean()
     b = b - b.mean()
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-300))
+
+
+# --- A table of every module and generator, fed to the parametrized model tests. ------
+
+import dataclasses  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jax.random as jr  # noqa: E402
+
+import eqx_multimodal as em  # noqa: E402
+from eqx_multimodal import nn  # noqa: E402
+from eqx_multimodal.losses import generator_loss  # noqa: E402
+
+
+# Small shapes keep compilation fast.
+CONFIG = em.SyntheticConfig(
+    image_shape=(8, 8, 3), vocab_size=20, seq_length=6, sample_rate=256, duration=1.0
+)
+D = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One module: how to build it, one example of its inputs, and a training loss.
+
+    `call(module, inputs, key)` runs one example; `loss(module, inputs, target)` is the
+    loss of one example (the tests vmap and average it); `target(key)` draws a target
+    for one example.
+    """
+
+    name: str
+    make: Callable[[Any], Any]
+    inputs: Callable[[Any], tuple]
+    call: Callable[[Any, tuple, Any], Any]
+    loss: Callable[[Any, tuple, Any], Any]
+    target: Callable[[Any], Any]
+    out_shape: tuple
+    out_dtype: Any
+    steps: int = 200
+    learning_rate: float = 3e-3
+
+
+def _sample(key):
+    return em.synthetic_item(key, 0, config=CONFIG)
+
+
+def _embedding_target(key):
+    return jr.normal(key, (D,))
+
+
+def _mse(module, inputs, target, call):
+    return jnp.mean((call(module, inputs, None) - target) ** 2)
+
+
+def _encoder_case(name, make, modality):
+    def call(module, inputs, key):
+        return module(inputs[0])
+
+    return Case(
+        name=name,
+        make=make,
+        inputs=lambda key: (_sample(key)[modality],),
+        call=call,
+        loss=lambda m, x, t: _mse(m, x, t, call),
+        target=_embedding_target,
+        out_shape=(D,),
+        out_dtype=jnp.float32,
+    )
+
+
+def _fusion_case(name, make):
+    def call(module, inputs, key):
+        return module(*inputs)
+
+    return Case(
+        name=name,
+        make=make,
+        inputs=lambda key: (jr.normal(key, (3, D)), jnp.array([True, False, True])),
+        call=call,
+        loss=lambda m, x, t: _mse(m, x, t, call),
+        target=_embedding_target,
+        out_shape=(D,),
+        out_dtype=jnp.float32,
+    )
+
+
+def _generator_case(source, target):
+    def call(module, inputs, key):
+        return module(inputs[0], key=key)
+
+    out_shape = {
+        "image": CONFIG.image_shape,
+        "text": (CONFIG.seq_length,),
+        "audio": (CONFIG.num_audio_samples,),
+    }[target]
+    return Case(
+        name=f"{source}->{target}",
+        make=lambda key: nn.make_generator(source, target, CONFIG, d_model=D, key=key),
+        inputs=lambda key: (_sample(key)[source],),
+        call=call,
+        loss=lambda m, x, t: generator_loss(m, x[0], t),
+        target=lambda key: _sample(jr.fold_in(key, 1))[target],
+        out_shape=out_shape,
+        out_dtype=jnp.int32 if target == "text" else jnp.float32,
+        # Waveform + spectral losses need a longer descent to fall by 90%.
+        steps=600 if target == "audio" else 150,
+    )
+
+
+MODULE_CASES = [
+    _encoder_case(
+        "ImageEncoder",
+        lambda k: nn.ImageEncoder(CONFIG.image_shape, D, channels=(8, 16), key=k),
+        "image",
+    ),
+    _encoder_case(
+        "TextEncoder",
+        lambda k: nn.TextEncoder(CONFIG.vocab_size, D, CONFIG.seq_length, pad_id=0, key=k),
+        "text",
+    ),
+    _encoder_case(
+        "TokenBagEncoder", lambda k: nn.TokenBagEncoder(CONFIG.vocab_size, 8, D, key=k), "text"
+    ),
+    _encoder_case(
+        "AudioEncoder",
+        lambda k: nn.AudioEncoder(
+            D, sample_rate=256, n_fft=64, hop_length=32, n_mels=16, channels=16, key=k
+        ),
+        "audio",
+    ),
+    _encoder_case("MLPEncoder", lambda k: nn.MLPEncoder(CONFIG.image_shape, 32, D, key=k), "image"),
+    _fusion_case("AttentionFusion", lambda k: nn.AttentionFusion(D, 4, 3, key=k)),
+    _fusion_case("GatedFusion", lambda k: nn.GatedFusion(D, 3, key=k)),
+    *[
+        _generator_case(s, t)
+        for s in ("image", "text", "audio")
+        for t in ("image", "text", "audio")
+        if s != t
+    ],
+]

@@ -15,4 +15,12 @@ from ._data import (
     MultiModalDataset as MultiModalDataset,
     MultiModalPairedDataset as MultiModalPairedDataset,
 )
+from ._models import (
+    early_fusion as early_fusion,
+    ImageToTextGenerator as ImageToTextGenerator,
+    late_fusion as late_fusion,
+    MultiModalAttentionFusion as MultiModalAttentionFusion,
+    TextToAudioGenerator as TextToAudioGenerator,
+    TextToImageGenerator as TextToImageGenerator,
+)
 from ._rngs import Rngs as Rngs, RngStream as RngStream

@@ -1,0 +1,11 @@
+"""Losses: reconstruction per modality, contrastive alignment, cycle consistency."""
+
+from ._reconstruction import (
+    default_fft_sizes as default_fft_sizes,
+    generator_loss as generator_loss,
+    multi_resolution_stft_loss as multi_resolution_stft_loss,
+    pixel_loss as pixel_loss,
+    reconstruction_loss as reconstruction_loss,
+    token_cross_entropy as token_cross_entropy,
+    waveform_loss as waveform_loss,
+)

@@ -1,0 +1,29 @@
+"""Equinox modules: encoders, fusion and cross-modal generators (one example each)."""
+
+from ._encoders import (
+    AudioEncoder as AudioEncoder,
+    ImageEncoder as ImageEncoder,
+    MLPEncoder as MLPEncoder,
+    TextEncoder as TextEncoder,
+    TokenBagEncoder as TokenBagEncoder,
+)
+from ._fusion import (
+    AttentionFusion as AttentionFusion,
+    early_fusion as early_fusion,
+    GatedFusion as GatedFusion,
+    late_fusion as late_fusion,
+)
+from ._generators import (
+    AudioDecoder as AudioDecoder,
+    CrossModalGenerator as CrossModalGenerator,
+    ImageDecoder as ImageDecoder,
+    make_decoder as make_decoder,
+    make_encoder as make_encoder,
+    make_generator as make_generator,
+    TextDecoder as TextDecoder,
+)
+from ._spectral import (
+    log_spectrogram as log_spectrogram,
+    mel_filterbank as mel_filterbank,
+    stft_magnitude as stft_magnitude,
+)
