@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Embedding
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_int, check_real, is_traced
 
 
 def early_fusion(*features: Array) -> Float[Array, " n"]:
@@ -71,7 +71,7 @@ def late_fusion(
     if weights is None:
         k = len(embeddings)
         weights = GUIDE_WEIGHTS if k == 3 else (1.0 / k,) * k
-    if isinstance(weights, jax.Array) and isinstance(weights, jax.core.Tracer):
+    if is_traced(weights):
         w = weights.astype(stacked.dtype)
     else:
         w_np = np.asarray(weights, dtype=np.float64)

@@ -1,6 +1,7 @@
 """Small building blocks shared by the encoders, decoders and fusion layers."""
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -85,7 +86,7 @@ def make_stack(make: Callable[[PRNGKeyArray], eqx.Module], num: int, key: PRNGKe
 def scan_stack(
     stack: eqx.Module,
     x: Array,
-    apply: Callable[[eqx.Module, Array, PRNGKeyArray | None], Array],
+    apply: Callable[[Any, Array, PRNGKeyArray | None], Array],
     *,
     key: PRNGKeyArray | None,
 ) -> Array:
