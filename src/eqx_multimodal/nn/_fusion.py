@@ -72,7 +72,7 @@ def late_fusion(
         k = len(embeddings)
         weights = GUIDE_WEIGHTS if k == 3 else (1.0 / k,) * k
     if is_traced(weights):
-        w = weights.astype(stacked.dtype)
+        w = jnp.asarray(weights, dtype=stacked.dtype)
     else:
         w_np = np.asarray(weights, dtype=np.float64)
         if w_np.shape != (len(embeddings),):
