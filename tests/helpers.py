@@ -31,3 +31,13 @@ def pearson(a, b) -> float:
     a = a - a.mean()
     b = b - b.mean()
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-300))
+
+
+def run_cli(argv) -> int:
+    """The exit status of `eqx-multimodal argv`, whether `main` returns or exits."""
+    from eqx_multimodal.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code

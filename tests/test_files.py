@@ -13,6 +13,8 @@ import eqx_multimodal as em
 from eqx_multimodal.cli import main
 from eqx_multimodal.data._files import PairedFolderWriter
 
+from .helpers import run_cli as run
+
 
 CONFIG = em.SyntheticConfig(
     alignment=0.7, image_shape=(8, 8, 3), sample_rate=800, duration=0.25, seq_length=12
@@ -30,13 +32,6 @@ ARGS = [
 N = 5
 SEED = 3
 HINT = 'pip install "eqx-multimodal[files]"'
-
-
-def run(argv):
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return exit.code
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,12 @@ import eqx_multimodal as em
 from eqx_multimodal.cli import main
 from eqx_multimodal.viz import alignment_figure, alignment_sweep, preview_figure, training_report
 
+from .helpers import run_cli as run
+
 
 SMALL = em.SyntheticConfig(image_shape=(8, 8, 3), sample_rate=800, duration=0.25)
 SMALL_ARGS = ["--image-shape", "8,8,3", "--sample-rate", "800", "--duration", "0.25"]
 HINT = 'pip install "eqx-multimodal[viz]"'
-
-
-def run(argv):
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return exit.code
 
 
 def assert_drawn(path, width, height, *, ink=0.01):
