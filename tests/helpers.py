@@ -1,6 +1,15 @@
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
+
+import eqx_multimodal as em
+from eqx_multimodal import nn
+from eqx_multimodal.losses import generator_loss
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8) -> bool:
@@ -34,16 +43,6 @@ def pearson(a, b) -> float:
 
 
 # --- A table of every module and generator, fed to the parametrized model tests. ------
-
-import dataclasses  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-import jax.random as jr  # noqa: E402
-
-import eqx_multimodal as em  # noqa: E402
-from eqx_multimodal import nn  # noqa: E402
-from eqx_multimodal.losses import generator_loss  # noqa: E402
 
 
 # Small shapes keep compilation fast.
@@ -172,3 +171,13 @@ MODULE_CASES = [
         if s != t
     ],
 ]
+
+
+def run_cli(argv) -> int:
+    """The exit status of `eqx-multimodal argv`, whether `main` returns or exits."""
+    from eqx_multimodal.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code

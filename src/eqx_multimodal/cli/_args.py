@@ -2,9 +2,11 @@
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .._types import MODALITIES
+from ._main import CommandError
 
 
 def _wrap(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -39,6 +41,13 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _unit_floats(text: str) -> tuple[float, ...]:
+    values = tuple(_unit_float(part) for part in text.split(","))
+    if len(set(values)) != len(values):
+        raise ValueError
+    return values
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -63,20 +72,25 @@ def _shape3(text: str) -> tuple[int, int, int]:
 positive_int = _wrap(_positive_int, "a positive integer")
 non_negative_int = _wrap(_non_negative_int, "a non-negative integer")
 unit_float = _wrap(_unit_float, "a number in [0, 1]")
+unit_floats = _wrap(_unit_floats, "distinct comma-separated numbers in [0, 1]")
 positive_float = _wrap(_positive_float, "a positive number")
 modalities = _wrap(_modalities, "a comma-separated subset of image,text,audio")
 shape3 = _wrap(_shape3, "a shape H,W,C of positive integers")
 
 
-def add_data_options(parser: argparse.ArgumentParser, *, alignment: float = 0.8) -> None:
-    """The synthetic data's options, shared by every subcommand that makes data."""
+def add_data_options(parser: argparse.ArgumentParser, *, alignment: float | None = 0.8) -> None:
+    """The synthetic data's options, shared by every subcommand that makes data.
+
+    `alignment=None` leaves `--alignment` to the subcommand (`preview` takes a list).
+    """
     group = parser.add_argument_group("data")
-    group.add_argument(
-        "--alignment",
-        type=unit_float,
-        default=alignment,
-        help=f"alignment strength in [0, 1] (default {alignment})",
-    )
+    if alignment is not None:
+        group.add_argument(
+            "--alignment",
+            type=unit_float,
+            default=alignment,
+            help=f"alignment strength in [0, 1] (default {alignment})",
+        )
     group.add_argument(
         "--modalities",
         type=modalities,
@@ -106,15 +120,26 @@ def add_data_options(parser: argparse.ArgumentParser, *, alignment: float = 0.8)
     )
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The `SyntheticConfig` of the data options, with `overrides` (e.g. `alignment=0.0`)."""
     from ..data import SyntheticConfig
 
-    return SyntheticConfig(
+    fields = dict(
         modalities=args.modalities,
-        alignment=args.alignment,
         image_shape=args.image_shape,
         vocab_size=args.vocab_size,
         seq_length=args.seq_length,
         sample_rate=args.sample_rate,
         duration=args.duration,
     )
+    if "alignment" not in overrides:
+        fields["alignment"] = args.alignment
+    return SyntheticConfig(**fields, **overrides)
+
+
+def check_out_file(path: Path, suffix: str) -> None:
+    """`--out` must end in `suffix` and its folder must exist."""
+    if path.suffix != suffix:
+        raise CommandError(f"--out must end in {suffix}, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise CommandError(f"--out folder {str(path.parent)!r} does not exist")

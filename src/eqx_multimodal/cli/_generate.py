@@ -6,8 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._args import add_data_options, config_from_args, non_negative_int, positive_int
-from ._main import CommandError
+from ._args import (
+    add_data_options,
+    check_out_file,
+    config_from_args,
+    non_negative_int,
+    positive_int,
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -40,10 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from .._progress import format_table, Progress
     from ..data import SyntheticDataset
 
-    if args.out.suffix != ".npz":
-        raise CommandError(f"--out must end in .npz, got {str(args.out)!r}")
-    if args.out.parent and not args.out.parent.exists():
-        raise CommandError(f"--out folder {str(args.out.parent)!r} does not exist")
+    check_out_file(args.out, ".npz")
     config = config_from_args(args)
     dataset = SyntheticDataset(config, args.num_samples, key=jr.key(args.seed))
     batches = dataset.batches(args.batch_size, shuffle=False)

@@ -7,6 +7,10 @@ from ._dataset import (
     Batches as Batches,
     SyntheticDataset as SyntheticDataset,
 )
+from ._files import (
+    load_paired_folder as load_paired_folder,
+    save_paired_folder as save_paired_folder,
+)
 from ._paired import PairedDataset as PairedDataset
 from ._synthetic import (
     audio_from_latent as audio_from_latent,

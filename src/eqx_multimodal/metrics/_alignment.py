@@ -26,17 +26,28 @@ def audio_dependence(audio: Waveform, latent: Latent, config: SyntheticConfig) -
     return _correlation(audio, audio_tone(latent, config.sample_rate, config.duration))
 
 
+def folded_token_histogram(
+    tokens: Tokens, latent_dim: int, vocab_size: int
+) -> Float[Array, " groups"]:
+    """Tokens counted by the latent dimension that sets their logit, per token it owns.
+
+    Token `t` counts for dimension `t % latent_dim`; each count is divided by the number
+    of tokens that dimension owns (`token_groups`), so at alignment 0 every entry has
+    the same expectation. The result has `min(vocab_size, latent_dim)` entries.
+    """
+    counts = jnp.asarray(token_groups(vocab_size, latent_dim), dtype=jnp.float32)
+    histogram = jnp.zeros(counts.shape[0], jnp.float32).at[tokens % latent_dim].add(1.0)
+    return histogram / counts
+
+
 def text_dependence(tokens: Tokens, latent: Latent, vocab_size: int) -> Float[Array, ""]:
     """Correlation of the token histogram, folded by latent dimension, with the latent.
 
     Token `t` has logit `latent[t % latent_dim] * alignment`, so at positive alignment
     the dimensions with larger latent values collect more tokens (per token they own).
     """
-    latent_dim = latent.shape[0]
-    counts = jnp.asarray(token_groups(vocab_size, latent_dim), dtype=jnp.float32)
-    groups = counts.shape[0]
-    histogram = jnp.zeros(groups, jnp.float32).at[tokens % latent_dim].add(1.0)
-    return _correlation(jnp.log1p(histogram / counts), latent[:groups])
+    histogram = folded_token_histogram(tokens, latent.shape[0], vocab_size)
+    return _correlation(jnp.log1p(histogram), latent[: histogram.shape[0]])
 
 
 def alignment_dependence(

@@ -1,0 +1,9 @@
+"""Figures (matplotlib, the optional `viz` extra) of samples, alignment and training."""
+
+from ._alignment import (
+    alignment_figure as alignment_figure,
+    alignment_sweep as alignment_sweep,
+)
+from ._figure import require_matplotlib as require_matplotlib
+from ._preview import preview_figure as preview_figure
+from ._training import training_report as training_report
