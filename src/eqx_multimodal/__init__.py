@@ -20,4 +20,7 @@ from .data import (
 )
 
 
-__version__ = importlib.metadata.version("eqx_multimodal")
+try:
+    __version__ = importlib.metadata.version("eqx_multimodal")
+except importlib.metadata.PackageNotFoundError:  # used from a source tree, not installed
+    __version__ = "0+unknown"

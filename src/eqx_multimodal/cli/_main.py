@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import _export, _generate, _preview
+    from . import _evaluate, _export, _generate, _preview, _train
 
     parser = _Parser(
         prog="eqx-multimodal",
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for module in (_generate, _export, _preview):
+    for module in (_train, _evaluate, _generate, _export, _preview):
         module.add_parser(commands)
     return parser
 

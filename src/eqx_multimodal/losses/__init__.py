@@ -1,5 +1,6 @@
 """Losses: reconstruction per modality, contrastive alignment, cycle consistency."""
 
+from ._contrastive import clip_loss as clip_loss, siglip_loss as siglip_loss
 from ._reconstruction import (
     default_fft_sizes as default_fft_sizes,
     generator_loss as generator_loss,
@@ -8,4 +9,8 @@ from ._reconstruction import (
     reconstruction_loss as reconstruction_loss,
     token_cross_entropy as token_cross_entropy,
     waveform_loss as waveform_loss,
+)
+from ._shared_latent import (
+    LossWeights as LossWeights,
+    shared_latent_loss as shared_latent_loss,
 )

@@ -6,3 +6,7 @@ from ._alignment import (
     image_dependence as image_dependence,
     text_dependence as text_dependence,
 )
+from ._retrieval import (
+    retrieval_metrics as retrieval_metrics,
+    retrieval_ranks as retrieval_ranks,
+)

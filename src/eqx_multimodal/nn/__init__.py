@@ -21,9 +21,18 @@ from ._generators import (
     make_encoder as make_encoder,
     make_generator as make_generator,
     TextDecoder as TextDecoder,
+    TokenBagDecoder as TokenBagDecoder,
+)
+from ._shared_latent import (
+    l2_normalize as l2_normalize,
+    SharedLatentModel as SharedLatentModel,
 )
 from ._spectral import (
     log_spectrogram as log_spectrogram,
     mel_filterbank as mel_filterbank,
     stft_magnitude as stft_magnitude,
+)
+from ._spectral_encoders import (
+    FourierImageEncoder as FourierImageEncoder,
+    SpectrumAudioEncoder as SpectrumAudioEncoder,
 )

@@ -259,8 +259,51 @@ class TextDecoder(eqx.Module):
         return self.decode(condition, method="sample", key=key)
 
 
+class TokenBagDecoder(eqx.Module):
+    """One categorical distribution over the vocabulary, shared by every position.
+
+    The right decoder for i.i.d. tokens (the synthetic text): the training loss is
+    the token cross-entropy of every position against the same logits. Use
+    `TextDecoder` for sequences whose tokens depend on each other.
+    """
+
+    mlp: _ResidualMLP
+    seq_length: int = eqx.field(static=True)
+    modality: str = eqx.field(static=True, default="text")
+
+    def __init__(
+        self,
+        d_in: int,
+        vocab_size: int,
+        seq_length: int,
+        *,
+        hidden: int = 256,
+        key: PRNGKeyArray,
+    ):
+        check_int(d_in, "d_in")
+        check_int(vocab_size, "vocab_size")
+        self.seq_length = check_int(seq_length, "seq_length")
+        check_int(hidden, "hidden")
+        self.mlp = _ResidualMLP(d_in, hidden, vocab_size, 1, key=key)
+
+    def logits(self, condition: Condition) -> Float[Array, " vocab"]:
+        return self.mlp(condition)
+
+    def teacher_output(self, condition: Condition, target: Tokens) -> Logits:
+        return jnp.broadcast_to(
+            self.logits(condition), (target.shape[0], self.mlp.output.out_features)
+        )
+
+    def __call__(self, condition: Condition, *, key: PRNGKeyArray | None = None) -> Tokens:
+        """The most likely token at every position without a key; i.i.d. draws with one."""
+        logits = self.logits(condition)
+        if key is None:
+            return jnp.full(self.seq_length, jnp.argmax(logits), jnp.int32)
+        return jr.categorical(key, logits, shape=(self.seq_length,)).astype(jnp.int32)
+
+
 Encoder = ImageEncoder | TextEncoder | AudioEncoder | eqx.Module
-Decoder = ImageDecoder | AudioDecoder | TextDecoder
+Decoder = ImageDecoder | AudioDecoder | TextDecoder | TokenBagDecoder
 
 
 class CrossModalGenerator(eqx.Module):

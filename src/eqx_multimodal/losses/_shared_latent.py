@@ -1,0 +1,133 @@
+"""The training objective of the shared-latent model."""
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool
+
+from .._types import Scalar
+from .._validation import check_choice, check_int, check_real
+from ._contrastive import clip_loss, siglip_loss
+from ._reconstruction import reconstruction_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """How the terms of `shared_latent_loss` are weighted.
+
+    - `contrastive`: the weight of each pair's contrastive loss.
+    - `objective`: `"clip"` (symmetric InfoNCE) or `"siglip"`.
+    - `reconstruction`: a weight per modality for decoding its own latent back.
+    - `cycle`: the weight of cycle consistency: a latent of modality `a`, decoded as
+        modality `b` (image or audio) and encoded again, should come back to itself.
+    - `recon_batch`: reconstruction and cycle terms use only the first `recon_batch`
+        rows of a batch (decoders are expensive; the contrastive terms need the whole
+        batch for their negatives).
+    """
+
+    contrastive: float = 1.0
+    objective: str = "clip"
+    reconstruction: Mapping[str, float] | tuple[tuple[str, float], ...] = (
+        ("image", 0.1),
+        ("text", 0.1),
+        ("audio", 0.1),
+    )
+    cycle: float = 0.05
+    recon_batch: int = 32
+
+    def __post_init__(self):
+        check_real(self.contrastive, "contrastive", low=0.0)
+        check_choice(self.objective, "objective", ("clip", "siglip"))
+        # Stored as sorted pairs, so that the weights are hashable (a static argument).
+        pairs = dict(self.reconstruction).items()
+        object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
+        for name, weight in self.reconstruction:
+            check_choice(name, "reconstruction modality", ("image", "text", "audio"))
+            check_real(weight, f"reconstruction[{name!r}]", low=0.0)
+        check_real(self.cycle, "cycle", low=0.0)
+        check_int(self.recon_batch, "recon_batch")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"reconstruction": dict(self.reconstruction)}
+
+    def reconstruction_weight(self, modality: str) -> float:
+        return dict(self.reconstruction).get(modality, 0.0)
+
+
+def pair_names(modalities: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(modalities) for b in modalities[i + 1 :]]
+
+
+def shared_latent_loss(
+    model: Any,
+    batch: Mapping[str, Array],
+    weights: LossWeights = LossWeights(),
+    present: Mapping[str, Bool[Array, " batch"]] | None = None,
+) -> tuple[Scalar, dict[str, Scalar]]:
+    """The loss of a `SharedLatentModel` on a batch, and each of its terms.
+
+    **Arguments:**
+
+    - `model`: a `SharedLatentModel`.
+    - `batch`: arrays with a leading batch axis, one entry per modality (more is
+        ignored).
+    - `weights`: a `LossWeights`.
+    - `present`: optional per-modality masks of which rows have that modality; a pair's
+        contrastive term uses the rows where both are present, reconstruction the rows
+        where the modality is.
+
+    **Returns:**
+
+    `(total, terms)`, where `terms` maps `"contrastive/a-b"`, `"recon/m"` and
+    `"cycle/a->b"` to their (unweighted) values.
+    """
+    latents = model.embed_batch(batch)
+    names = tuple(latents)
+    size = next(iter(latents.values())).shape[0]
+
+    def mask(name: str) -> Bool[Array, " batch"]:
+        if present is None or name not in present:
+            return jnp.ones(size, bool)
+        return present[name]
+
+    terms: dict[str, Scalar] = {}
+    total = jnp.zeros((), jnp.float32)
+    for a, b in pair_names(names):
+        both = mask(a) & mask(b)
+        if weights.objective == "clip":
+            term = clip_loss(latents[a], latents[b], model.log_temperature, both)
+        else:
+            term = siglip_loss(latents[a], latents[b], model.log_temperature, model.bias, both)
+        terms[f"contrastive/{a}-{b}"] = term
+        total = total + weights.contrastive * term
+
+    rows = min(weights.recon_batch, size)
+    for name in names:
+        weight = weights.reconstruction_weight(name)
+        if weight == 0.0 or name not in model.decoders:
+            continue
+        decoder = model.decoders[name]
+        outputs = jax.vmap(decoder.teacher_output)(latents[name][:rows], batch[name][:rows])
+        losses = jax.vmap(lambda o, t: reconstruction_loss(name, o, t))(outputs, batch[name][:rows])
+        keep = mask(name)[:rows].astype(losses.dtype)
+        term = jnp.sum(losses * keep) / jnp.maximum(jnp.sum(keep), 1.0)
+        terms[f"recon/{name}"] = term
+        total = total + weight * term
+
+    if weights.cycle > 0:
+        for a in names:
+            for b in names:
+                if a == b or b == "text" or b not in model.decoders:
+                    continue
+                start = latents[a][:rows]
+                generated = jax.vmap(lambda z: model.decode(b, z))(start)
+                back = jax.vmap(lambda x: model.embed(b, x))(generated)
+                cosine = jnp.sum(start * back, axis=-1)
+                keep = mask(a)[:rows].astype(cosine.dtype)
+                term = jnp.sum((1 - cosine) * keep) / jnp.maximum(jnp.sum(keep), 1.0)
+                terms[f"cycle/{a}->{b}"] = term
+                total = total + weights.cycle * term
+    return total, terms

@@ -1,0 +1,163 @@
+"""One latent space for every modality: encoders in, decoders out."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._types import MODALITIES
+from .._validation import check_int, check_modalities, check_real
+from ..data._config import SyntheticConfig
+from ._encoders import TokenBagEncoder
+from ._generators import AudioDecoder, ImageDecoder, TokenBagDecoder
+from ._spectral_encoders import FourierImageEncoder, SpectrumAudioEncoder
+
+
+Latent = Float[Array, " latent_dim"]
+
+
+def l2_normalize(x: Float[Array, "*batch d"], eps: float = 1e-6) -> Float[Array, "*batch d"]:
+    return x / jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True) + eps)
+
+
+class _TextTower(eqx.Module):
+    bag: TokenBagEncoder
+    hidden: eqx.nn.Linear
+
+    def __init__(self, vocab_size: int, d_model: int, *, key: PRNGKeyArray):
+        bag_key, hidden_key = jr.split(key)
+        self.bag = TokenBagEncoder(vocab_size, 128, d_model, key=bag_key)
+        self.hidden = eqx.nn.Linear(d_model, d_model, key=hidden_key)
+
+    def __call__(self, tokens: Array, *, key: PRNGKeyArray | None = None) -> Array:
+        h = self.bag(tokens)
+        return h + self.hidden(jax.nn.gelu(h))
+
+
+def default_encoder(
+    modality: str, config: SyntheticConfig, d_model: int, *, key: PRNGKeyArray
+) -> eqx.Module:
+    """The default tower of each modality of the shared-latent model (see README)."""
+    if modality == "image":
+        return FourierImageEncoder(config.image_shape, d_model, key=key)
+    if modality == "audio":
+        return SpectrumAudioEncoder(
+            config.num_audio_samples,
+            d_model,
+            sample_rate=config.sample_rate,
+            f_max=min(2000.0, config.sample_rate / 2),
+            key=key,
+        )
+    return _TextTower(config.vocab_size, d_model, key=key)
+
+
+def default_decoder(
+    modality: str, config: SyntheticConfig, latent_dim: int, *, key: PRNGKeyArray
+) -> eqx.Module:
+    """The default decoder of each modality, out of the latent."""
+    if modality == "image":
+        return ImageDecoder(latent_dim, config.image_shape, hidden=256, key=key)
+    if modality == "audio":
+        return AudioDecoder(latent_dim, config.num_audio_samples, hidden=128, key=key)
+    return TokenBagDecoder(latent_dim, config.vocab_size, config.seq_length, key=key)
+
+
+class SharedLatentModel(eqx.Module):
+    """One encoder per modality into one latent space, and decoders back out of it.
+
+    Each encoder is followed by a linear projection head whose output is L2-normalised:
+    the latent of an example lies on the unit sphere, where a dot product is a cosine
+    similarity. A learnable log-temperature (and a bias, for SigLIP) belongs to the
+    model, so it is trained and checkpointed with it.
+
+    ```python
+    >>> import jax.random as jr
+    >>> from eqx_multimodal import SyntheticConfig, synthetic_item
+    >>> config = SyntheticConfig(modalities=["image", "audio"])
+    >>> model = SharedLatentModel(config, latent_dim=32, key=jr.key(0))
+    >>> z = model.embed("audio", synthetic_item(jr.key(1), 0, config=config)["audio"])
+    >>> z.shape, round(float((z ** 2).sum()), 4)
+    ((32,), 1.0)
+
+    ```
+    """
+
+    encoders: dict[str, Any]
+    heads: dict[str, eqx.nn.Linear]
+    decoders: dict[str, Any]
+    log_temperature: Float[Array, ""]
+    bias: Float[Array, ""]
+    modalities: tuple[str, ...] = eqx.field(static=True)
+    latent_dim: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        config: SyntheticConfig,
+        *,
+        modalities: Sequence[str] | None = None,
+        latent_dim: int = 128,
+        d_model: int = 256,
+        temperature: float = 10.0,
+        decoders: bool = True,
+        key: PRNGKeyArray,
+    ):
+        """**Arguments:**
+
+        - `config`: the shapes of the data (a `SyntheticConfig`).
+        - `modalities`: keyword only. Which modalities to model (default: the config's).
+        - `latent_dim`: keyword only. The size of the shared latent.
+        - `d_model`: keyword only. The width of each encoder's output.
+        - `temperature`: keyword only. The initial inverse temperature of the
+            contrastive logits (learned, as `log_temperature`).
+        - `decoders`: keyword only. Build a decoder per modality (for reconstruction).
+        - `key`: keyword only. The key of the initialisation.
+        """
+        if not isinstance(config, SyntheticConfig):
+            raise TypeError(f"`config` must be a SyntheticConfig, got {config!r}")
+        chosen = config.modalities if modalities is None else modalities
+        self.modalities = check_modalities(chosen, "modalities", MODALITIES)
+        missing = set(self.modalities) - set(config.modalities)
+        if missing:
+            raise ValueError(
+                f"`modalities` names {sorted(missing)}, which the config does not have "
+                f"(it has {list(config.modalities)})"
+            )
+        self.latent_dim = check_int(latent_dim, "latent_dim")
+        check_int(d_model, "d_model")
+        check_real(temperature, "temperature", low=0.0, low_open=True)
+        keys = dict(zip(self.modalities, jr.split(key, len(self.modalities))))
+        self.encoders, self.heads, self.decoders = {}, {}, {}
+        for name, k in keys.items():
+            encoder_key, head_key, decoder_key = jr.split(k, 3)
+            self.encoders[name] = default_encoder(name, config, d_model, key=encoder_key)
+            self.heads[name] = eqx.nn.Linear(d_model, latent_dim, key=head_key)
+            if decoders:
+                self.decoders[name] = default_decoder(name, config, latent_dim, key=decoder_key)
+        self.log_temperature = jnp.asarray(jnp.log(temperature), dtype=jnp.float32)
+        self.bias = jnp.asarray(-10.0, dtype=jnp.float32)
+
+    def embed(self, modality: str, example: Array) -> Latent:
+        """The normalised latent of one example of `modality`."""
+        if modality not in self.encoders:
+            raise ValueError(
+                f"this model has no {modality!r} encoder (it has {list(self.encoders)})"
+            )
+        return l2_normalize(self.heads[modality](self.encoders[modality](example)))
+
+    def embed_batch(self, batch: dict[str, Array]) -> dict[str, Float[Array, "batch latent"]]:
+        """The latents of every modality of the model present in `batch`."""
+        return {
+            name: jax.vmap(lambda x, name=name: self.embed(name, x))(batch[name])
+            for name in self.modalities
+            if name in batch
+        }
+
+    def decode(self, modality: str, latent: Latent, *, key: PRNGKeyArray | None = None) -> Array:
+        """Generate one example of `modality` from a latent."""
+        if modality not in self.decoders:
+            raise ValueError(f"this model has no {modality!r} decoder")
+        return self.decoders[modality](latent, key=key)

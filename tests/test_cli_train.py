@@ -1,0 +1,175 @@
+import json
+
+import pytest
+
+from .helpers import run_cli
+
+
+DATA = [
+    "--image-shape",
+    "8,8,3",
+    "--vocab-size",
+    "20",
+    "--seq-length",
+    "6",
+    "--sample-rate",
+    "800",
+    "--duration",
+    "0.5",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = run_cli(
+        [
+            "train",
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--gallery",
+            "40",
+            "--out",
+            str(out),
+            "--quiet",
+            *DATA,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_the_run(run_dir):
+    for name in (
+        "checkpoint.eqx",
+        "checkpoint.json",
+        "config.json",
+        "metrics.jsonl",
+        "evaluation.json",
+        "report.png",
+    ):
+        assert (run_dir / name).exists(), name
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all("step" in row for row in rows)
+    assert rows[-1]["step"] == 4 and "loss" in rows[-1]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["steps"] == 4 and config["data"]["image_shape"] == [8, 8, 3]
+
+
+def test_evaluate_writes_every_ordered_pair(run_dir, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = run_cli(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(run_dir),
+            "--gallery",
+            "30",
+            "--seed",
+            "5",
+            "--alignment",
+            "1.0",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    pairs = {
+        f"{a}->{b}"
+        for a in ("image", "text", "audio")
+        for b in ("image", "text", "audio")
+        if a != b
+    }
+    assert set(result["retrieval"]) == pairs
+    for metrics in result["retrieval"].values():
+        assert set(metrics) == {"recall@1", "recall@5", "recall@10", "median_rank"}
+    assert result["gallery"] == 30 and result["alignment"] == 1.0
+    assert "image->audio" in capsys.readouterr().out
+
+
+def test_evaluate_a_subset_of_modalities(run_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    assert (
+        run_cli(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run_dir),
+                "--gallery",
+                "20",
+                "--modalities",
+                "image,audio",
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert set(json.loads(out.read_text())["retrieval"]) == {"image->audio", "audio->image"}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--steps", "0"], "--steps: expected a positive integer, got '0'"),
+        (["train", "--alignment", "1.5"], "--alignment: expected a number in [0, 1]"),
+        (["train", "--batch-size", "1", "--steps", "1"], "--batch-size must be at least 2"),
+        (["train", "--modalities", "image,video"], "--modalities: expected a comma-separated"),
+        (["evaluate", "--checkpoint", "/nonexistent/run"], "does not exist"),
+        (["evaluate"], "the following arguments are required: --checkpoint"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args, message, capsys):
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_corrupt_or_missing_checkpoints(run_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli(["evaluate", "--checkpoint", str(empty)]) == 2
+    assert "holds no checkpoint" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("checkpoint.json", "config.json"):
+        (broken / name).write_text((run_dir / name).read_text())
+    (broken / "checkpoint.eqx").write_bytes(b"not a checkpoint")
+    assert run_cli(["evaluate", "--checkpoint", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is corrupt" in err and len(err.splitlines()) == 1
+    (broken / "checkpoint.json").write_text("{")
+    assert run_cli(["evaluate", "--checkpoint", str(broken)]) == 2
+    assert "is corrupt" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_untrained_modalities(tmp_path, capsys):
+    out = tmp_path / "ia"
+    assert (
+        run_cli(
+            [
+                "train",
+                "--steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--gallery",
+                "10",
+                "--modalities",
+                "image,audio",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-report",
+                *DATA,
+            ]
+        )
+        == 0
+    )
+    assert run_cli(["evaluate", "--checkpoint", str(out), "--modalities", "image,text"]) == 2
+    err = capsys.readouterr().err
+    assert "--modalities must name at least two of the run's modalities" in err
