@@ -54,7 +54,8 @@ def make_model(config: TrainConfig) -> SharedLatentModel:
         latent_dim=config.latent_dim,
         d_model=config.d_model,
         temperature=config.temperature,
-        decoders=any(w > 0 for _, w in config.loss.reconstruction) or config.loss.cycle > 0,
+        decoders=any(config.loss.reconstruction_weight(m) > 0 for m in config.modalities)
+        or config.loss.cycle > 0,
         key=jr.fold_in(jr.key(config.seed), 3),
     )
 
