@@ -95,7 +95,7 @@ def test_retrieval_of_unrelated_latents_is_at_chance(getkey):
 def test_shared_latent_loss_terms_and_masks(getkey):
     model = SharedLatentModel(SMALL, latent_dim=16, d_model=32, key=getkey())
     batch = em.synthetic_batch(getkey(), jnp.arange(8), config=SMALL)
-    total, terms = shared_latent_loss(model, batch, LossWeights(recon_batch=4))
+    total, terms = shared_latent_loss(model, batch, LossWeights(recon_batch=4, cycle=0.1))
     assert set(terms) == {
         "contrastive/image-text",
         "contrastive/image-audio",

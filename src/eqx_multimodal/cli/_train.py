@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     if args.batch_size < 2:
         raise CommandError("--batch-size must be at least 2 for a contrastive loss")
+    if not args.cycle >= 0:
+        raise CommandError(f"--cycle must be >= 0, got {args.cycle}")
     if not args.learning_rate > 0:
         raise CommandError(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.out.exists() and not args.out.is_dir():
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         learning_rate=args.learning_rate,
-        loss=LossWeights(objective=args.objective),
+        loss=LossWeights(objective=args.objective, cycle=args.cycle),
         curriculum_start=args.curriculum,
         eval_every=min(500, args.steps),
         checkpoint_every=min(500, args.steps),
