@@ -15,8 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 
 
+try:  # public in every supported JAX; guard against its eventual move
+    _Tracer = jax.core.Tracer
+except AttributeError:  # pragma: no cover
+    from jax._src.core import Tracer as _Tracer
+
+
 def is_traced(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
+    return isinstance(value, _Tracer)
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = 1) -> int:
@@ -122,7 +128,7 @@ def check_modalities(value: Any, name: str, allowed: Sequence[str]) -> tuple[str
 
 def check_key(value: Any, name: str = "key") -> jax.Array:
     """A JAX PRNG key: a typed key (`jax.random.key`) or a raw uint32 key (`PRNGKey`)."""
-    if isinstance(value, jax.Array | jax.core.Tracer):
+    if isinstance(value, jax.Array | _Tracer):
         if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
             if value.shape != ():
                 raise ValueError(
