@@ -20,7 +20,8 @@ def add_parser(commands: Any) -> None:
         "train",
         help="train the shared-latent model (the main job)",
         description="Train one encoder per modality into a shared latent space on fresh "
-        "synthetic data (contrastive + reconstruction + cycle losses), then evaluate "
+        "synthetic data (contrastive + reconstruction losses, optionally cycle consistency), "
+        "then evaluate "
         "cross-modal retrieval on a held-out gallery. Writes DIR/checkpoint.eqx, "
         "config.json, metrics.jsonl, evaluation.json and report.png.",
     )
@@ -51,6 +52,13 @@ def add_parser(commands: Any) -> None:
         choices=("clip", "siglip"),
         default="clip",
         help="contrastive loss (default clip)",
+    )
+    parser.add_argument(
+        "--cycle",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="weight of the cycle-consistency loss (default 0: off)",
     )
     parser.add_argument(
         "--curriculum",
