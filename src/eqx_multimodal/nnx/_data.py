@@ -5,6 +5,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
@@ -42,7 +43,9 @@ class MultiModalDataset:
     def __init__(self, dataset: SyntheticDataset, batch_key: PRNGKeyArray):
         self.dataset = dataset
         self._batch_key = batch_key
-        self._batches_drawn = 0
+        self._epoch = -1
+        self._order = np.zeros(0, np.int32)
+        self._position = 0
 
     @property
     def config(self) -> SyntheticConfig:
@@ -66,12 +69,27 @@ class MultiModalDataset:
         return iter(self.dataset)
 
     def get_batch(self, batch_size: int = 32) -> dict[str, Array]:
-        """A batch of `batch_size` distinct items drawn at random, new on every call."""
+        """The next `batch_size` distinct items of the dataset's own shuffled stream.
+
+        The stream visits the dataset in a random order, one epoch after another (each
+        epoch a new permutation, drawn from the dataset's batch key); a batch never
+        straddles two epochs, so its items are distinct. One permutation is drawn an
+        epoch, not one a batch.
+        """
         batch_size = check_int(batch_size, "batch_size")
-        key = jr.fold_in(self._batch_key, self._batches_drawn)
-        batch = self.dataset.random_batch(batch_size, key=key)
-        self._batches_drawn += 1
-        return batch
+        if batch_size > len(self.dataset):
+            raise ValueError(
+                f"`batch_size` must be at most the dataset size {len(self.dataset)}, got "
+                f"{batch_size}"
+            )
+        if self._position + batch_size > len(self._order):
+            self._epoch += 1
+            key = jr.fold_in(self._batch_key, self._epoch)
+            self._order = np.asarray(jr.permutation(key, len(self.dataset)), np.int32)
+            self._position = 0
+        indices = self._order[self._position : self._position + batch_size]
+        self._position += batch_size
+        return self.dataset[indices]
 
     def __repr__(self) -> str:
         return (
