@@ -34,28 +34,39 @@ def main():
         base = TrainConfig()
         config = base.replace(
             data={**data_dict(base.synthetic_config()), "alignment": alignment},
-            steps=args.steps, batch_size=args.batch_size,
-            eval_every=args.steps, checkpoint_every=args.steps,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            eval_every=args.steps,
+            checkpoint_every=args.steps,
         )
         start = time.perf_counter()
         state, _ = fit(config, args.out / f"alignment-{alignment:g}", progress=False)
         seconds = time.perf_counter() - start
-        result = evaluate(state.model, config.synthetic_config(), gallery=args.gallery,
-                          key=stream_key(config.seed, TEST_STREAM))
+        result = evaluate(
+            state.model,
+            config.synthetic_config(),
+            gallery=args.gallery,
+            key=stream_key(config.seed, TEST_STREAM),
+        )
         result["train_seconds"] = seconds
         results[alignment] = result
         print(f"alignment {alignment:g}: trained in {seconds:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sweep.json").write_text(json.dumps({str(k): v for k, v in results.items()},
-                                                    indent=2))
+    (args.out / "sweep.json").write_text(
+        json.dumps({str(k): v for k, v in results.items()}, indent=2)
+    )
     device = jax.devices()[0]
-    print(f"\n{args.steps} steps of {args.batch_size}, gallery {args.gallery}, "
-          f"{device.platform} ({device.device_kind}), jax {jax.__version__}\n")
+    print(
+        f"\n{args.steps} steps of {args.batch_size}, gallery {args.gallery}, "
+        f"{device.platform} ({device.device_kind}), jax {jax.__version__}\n"
+    )
     print("| alignment | " + " | ".join(f"{p} R@1 / R@10" for p in PAIRS) + " |")
     print("|---" * (len(PAIRS) + 1) + "|")
     for alignment, result in results.items():
-        cells = [f"{result['retrieval'][p]['recall@1']:.3f} / "
-                 f"{result['retrieval'][p]['recall@10']:.3f}" for p in PAIRS]
+        cells = [
+            f"{result['retrieval'][p]['recall@1']:.3f} / {result['retrieval'][p]['recall@10']:.3f}"
+            for p in PAIRS
+        ]
         print(f"| {alignment:g} | " + " | ".join(cells) + " |")
 
 

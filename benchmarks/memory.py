@@ -33,10 +33,12 @@ def main():
         jax.block_until_ready(batch)
         count += batch["latent"].shape[0]
     seconds = time.perf_counter() - start
-    print(f"{count:,} samples in batches of {args.batch_size}: {seconds:.1f} s "
-          f"({count / seconds:,.0f} samples/s); peak RSS {peak_rss_mb():,.0f} MB "
-          f"({before:,.0f} MB after start-up); one batch is "
-          f"{args.batch_size * 77_000 / 1e6:.0f} MB")
+    print(
+        f"{count:,} samples in batches of {args.batch_size}: {seconds:.1f} s "
+        f"({count / seconds:,.0f} samples/s); peak RSS {peak_rss_mb():,.0f} MB "
+        f"({before:,.0f} MB after start-up); one batch is "
+        f"{args.batch_size * 77_000 / 1e6:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -137,8 +137,10 @@ def main():
     parser.add_argument("--train-repeats", type=int, default=20)
     args = parser.parse_args()
     device = jax.devices()[0]
-    print(f"{device.platform} ({device.device_kind}), jax {jax.__version__}; "
-          f"median of {args.repeats} steps")
+    print(
+        f"{device.platform} ({device.device_kind}), jax {jax.__version__}; "
+        f"median of {args.repeats} steps"
+    )
     rows = []
     mine = ours(args.repeats)
     try:
@@ -148,12 +150,19 @@ def main():
         print("flax is not installed (pip install '.[bench]'): no NNX baseline")
     if theirs is not None:
         rows.append(["guide TextToImageGenerator, flax nnx.jit", f"{1e3 * theirs:.2f}", "1.00"])
-    rows.append(["eqx_multimodal.nnx TextToImageGenerator", f"{1e3 * mine:.2f}",
-                 f"{mine / theirs:.2f}" if theirs else "-"])
+    rows.append(
+        [
+            "eqx_multimodal.nnx TextToImageGenerator",
+            f"{1e3 * mine:.2f}",
+            f"{mine / theirs:.2f}" if theirs else "-",
+        ]
+    )
     print(format_table(["training step (batch 32)", "median ms", "x nnx"], rows))
     compile_seconds, step_seconds = default_train_step(args.train_repeats)
-    print(f"default `eqx-multimodal train` step (batch 256, data made in the step): "
-          f"{1 / step_seconds:.2f} steps/s, first call (compile) {compile_seconds:.1f} s")
+    print(
+        f"default `eqx-multimodal train` step (batch 256, data made in the step): "
+        f"{1 / step_seconds:.2f} steps/s, first call (compile) {compile_seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

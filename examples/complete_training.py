@@ -63,8 +63,9 @@ val_dataset = create_synthetic_multi_modal_dataset(
 
 # The model: 1. an encoder per modality into one latent space, and decoders back out.
 model = SharedLatentModel(dataset.config, latent_dim=128, key=rngs.params())
-weights = LossWeights(contrastive=1.0, reconstruction={"image": 0.1, "text": 0.1, "audio": 0.1},
-                      cycle=0.0)
+weights = LossWeights(
+    contrastive=1.0, reconstruction={"image": 0.1, "text": 0.1, "audio": 0.1}, cycle=0.0
+)
 optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3, weight_decay=1e-4))
 opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
 

@@ -339,14 +339,18 @@ def test_the_shim_is_not_imported_by_the_core():
 
 
 def test_a_second_dataset_of_the_same_shapes_compiles_nothing(count_compiles):
-    kwargs = dict(modalities=["image", "audio"], num_samples=100, image_shape=(6, 6, 1),
-                  audio_sample_rate=300, audio_duration=0.5)
+    kwargs = dict(
+        modalities=["image", "audio"],
+        num_samples=100,
+        image_shape=(6, 6, 1),
+        audio_sample_rate=300,
+        audio_duration=0.5,
+    )
     rngs = shim.Rngs(0)
     train = shim.create_synthetic_multi_modal_dataset(**kwargs, rngs=rngs)
     jax.block_until_ready(train.get_batch(16))
     with count_compiles() as compiled:
-        val = shim.create_synthetic_multi_modal_dataset(**{**kwargs, "num_samples": 50},
-                                                        rngs=rngs)
+        val = shim.create_synthetic_multi_modal_dataset(**{**kwargs, "num_samples": 50}, rngs=rngs)
         jax.block_until_ready(val.get_batch(16))
         jax.block_until_ready(train.get_batch(16))
     assert [name for name in compiled if "synthetic" in name] == []

@@ -24,6 +24,8 @@ def _number(value: Any) -> float | None:
 
 
 def _panel(name: str) -> str:
+    if "recall" in name:
+        return "validation recall"
     if "/" in name:
         return "loss terms"
     return "loss" if "loss" in name else "other"
@@ -73,7 +75,8 @@ def training_report(
     Every numeric key of the history other than `"step"` is a curve, drawn against
     the step where it is present: `"loss"` and `"val_loss"` (and other keys with
     "loss" in the name) in one panel, per-term keys with a `/` (`"loss/contrastive"`)
-    in a second, anything else (a learning rate) in a third. Keys that start with
+    in a second, keys with "recall" in a third, anything else (a learning rate) in a
+    fourth. Keys that start with
     "val" are dashed. A panel whose values are all positive has a log-scale y axis.
 
     **Arguments:**
@@ -111,7 +114,7 @@ def training_report(
     panels: dict[str, list[str]] = {}
     for name in curves:
         panels.setdefault(_panel(name), []).append(name)
-    order = [p for p in ("loss", "loss terms", "other") if p in panels]
+    order = [p for p in ("loss", "loss terms", "validation recall", "other") if p in panels]
     figure = new_figure(11.0, 7.5, dpi=check_int(dpi, "dpi"))
     grid = figure.add_gridspec(2, len(order), height_ratios=[3.0, 1.4])
     colours: dict[str, Any] = {}
@@ -138,7 +141,7 @@ def training_report(
         ax.set_title(panel)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=6 if len(panels[panel]) > 6 else 8)
 
     ax = figure.add_subplot(grid[1, :])
     ax.axis("off")
