@@ -75,4 +75,4 @@ def test_overfits_a_tiny_batch(case, getkey):
         module, state, loss, _ = step(module, state)
     last = float(loss_fn(module))
     assert np.isfinite(last)
-    assert last <= 0.1 * float(first), (float(first), last)
+    assert last <= case.final_fraction * float(first), (float(first), last)

@@ -11,6 +11,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Embedding
 from .._validation import check_choice, check_int, check_real, is_traced
+from ._layers import biased_attention
 
 
 def early_fusion(*features: Array) -> Float[Array, " n"]:
@@ -151,16 +152,7 @@ class AttentionFusion(eqx.Module):
         self.num_modalities = check_int(num_modalities, "num_modalities")
         self.dropout_p = check_real(dropout, "dropout", low=0.0, high=1.0)
         attention_key, type_key, output_key = jr.split(key, 3)
-        self.attention = eqx.nn.MultiheadAttention(
-            num_heads,
-            d_model,
-            use_query_bias=True,
-            use_key_bias=True,
-            use_value_bias=True,
-            use_output_bias=True,
-            dropout_p=dropout,
-            key=attention_key,
-        )
+        self.attention = biased_attention(num_heads, d_model, dropout, key=attention_key)
         self.modality_embedding = 0.02 * jr.normal(type_key, (num_modalities, d_model))
         self.norm = eqx.nn.LayerNorm(d_model)
         self.output = eqx.nn.Linear(d_model, d_model, key=output_key)

@@ -27,6 +27,22 @@ class ResidualMLPBlock(eqx.Module):
         return x + self.down(jax.nn.gelu(self.up(self.norm(x))))
 
 
+def biased_attention(
+    num_heads: int, width: int, dropout: float, *, key: PRNGKeyArray
+) -> eqx.nn.MultiheadAttention:
+    """`eqx.nn.MultiheadAttention` with biases on every projection."""
+    return eqx.nn.MultiheadAttention(
+        num_heads,
+        width,
+        use_query_bias=True,
+        use_key_bias=True,
+        use_value_bias=True,
+        use_output_bias=True,
+        dropout_p=dropout,
+        key=key,
+    )
+
+
 class TransformerBlock(eqx.Module):
     """A pre-norm transformer block: self-attention then an MLP, both residual."""
 
@@ -46,16 +62,7 @@ class TransformerBlock(eqx.Module):
         self.dropout_p = dropout
         attention_key, up_key, down_key = jr.split(key, 3)
         self.attention_norm = eqx.nn.LayerNorm(width)
-        self.attention = eqx.nn.MultiheadAttention(
-            num_heads,
-            width,
-            use_query_bias=True,
-            use_key_bias=True,
-            use_value_bias=True,
-            use_output_bias=True,
-            dropout_p=dropout,
-            key=attention_key,
-        )
+        self.attention = biased_attention(num_heads, width, dropout, key=attention_key)
         self.mlp_norm = eqx.nn.LayerNorm(width)
         self.mlp_up = eqx.nn.Linear(width, mlp_ratio * width, key=up_key)
         self.mlp_down = eqx.nn.Linear(mlp_ratio * width, width, key=down_key)

@@ -35,11 +35,33 @@ def stft_magnitude(wave: Waveform, *, n_fft: int, hop_length: int) -> Float[Arra
     `(frames, n_fft // 2 + 1)` magnitudes.
     """
     pad = n_fft // 2
-    padded = jnp.pad(wave, (pad, pad))
-    frames = num_frames(wave.shape[0], n_fft, hop_length)
-    starts = hop_length * np.arange(frames)[:, None] + np.arange(n_fft)[None, :]
-    framed = padded[starts] * jnp.asarray(hann_window(n_fft))[None, :]
-    return jnp.abs(jnp.fft.rfft(framed, axis=-1))
+    framed = frame(jnp.pad(wave, (pad, pad)), n_fft=n_fft, hop_length=hop_length)
+    return jnp.abs(jnp.fft.rfft(framed * jnp.asarray(hann_window(n_fft))[None, :], axis=-1))
+
+
+# Above this many slices (a hop under n_fft / 32) a frame is gathered instead.
+_MAX_FRAME_SLICES = 32
+
+
+def frame(
+    signal: Float[Array, " samples"], *, n_fft: int, hop_length: int
+) -> Float[Array, "frames n_fft"]:
+    """Every full window of `n_fft` samples, `hop_length` apart (no padding).
+
+    The signal is cut into rows of `hop_length` samples; frame `i` is rows `i` to
+    `i + ceil(n_fft / hop_length) - 1` side by side, cut to `n_fft`. Static slices rather
+    than a gather: about as fast on a CPU, and the constant folder of jax < 0.6 gets a
+    gather fused with the window wrong when the signal is a compile-time constant.
+    """
+    frames = 1 + (signal.shape[0] - n_fft) // hop_length
+    width = -(-n_fft // hop_length)
+    if width > _MAX_FRAME_SLICES:
+        starts = hop_length * np.arange(frames)[:, None] + np.arange(n_fft)[None, :]
+        return signal[starts]
+    length = (frames - 1 + width) * hop_length
+    signal = jnp.pad(signal[:length], (0, max(0, length - signal.shape[0])))
+    rows = signal.reshape(-1, hop_length)
+    return jnp.concatenate([rows[k : k + frames] for k in range(width)], axis=1)[:, :n_fft]
 
 
 def _hz_to_mel(hz: float) -> float:
