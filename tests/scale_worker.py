@@ -3,7 +3,7 @@ of devices is fixed when JAX starts (`XLA_FLAGS=--xla_force_host_platform_device
 must be set before `import jax`) and `jax.distributed` can start only once.
 
     python tests/scale_worker.py devices OUT
-    python tests/scale_worker.py process PROCESS_ID PORT OUT [--grain]
+    python tests/scale_worker.py process PROCESS_ID PORT OUT
 
 Writes JSON results into the folder OUT; the test makes the assertions that compare with
 a run on one device. Runtime type checks, strict dtype promotion and warnings-as-errors
@@ -27,7 +27,19 @@ DATA = [
     "--seq-length",
     "6",
 ]
-TRAIN = ["train", "--steps", "20", "--seed", "3", "--batch-size", "16", "--gallery", "40"]
+TRAIN = [
+    "train",
+    "--steps",
+    "20",
+    "--seed",
+    "3",
+    "--batch-size",
+    "16",
+    "--gallery",
+    "40",
+    "--log-every",
+    "5",
+]
 TRAIN += ["--modalities", "image,text", "--no-report", "--quiet", *DATA]
 
 
@@ -52,20 +64,28 @@ def small_data():
     )
 
 
-def grain_config():
-    """The model and data of the grain-fed training of two processes."""
+def tiny_config(steps: int):
+    """The model and data of the runs of two processes (tiny, so that they compile fast)."""
     from eqx_multimodal.losses import LossWeights
     from eqx_multimodal.training import TrainConfig
     from eqx_multimodal.training._config import data_dict
 
     return TrainConfig(
         data=data_dict(small_data().replace(modalities=["image", "text"])),
-        steps=3,
+        steps=steps,
         batch_size=8,
         latent_dim=8,
         d_model=16,
-        loss=LossWeights(reconstruction={}),
+        seed=3,
+        log_every=1,
+        eval_every=steps,
+        val_gallery=16,
+        loss=LossWeights(recon_batch=4),
     )
+
+
+#: Steps of `fit` and of the grain-fed training in the runs of two processes.
+FIT_STEPS, GRAIN_STEPS = 6, 3
 
 
 def _cli(argv: list[str]) -> tuple[int, str]:
@@ -174,13 +194,13 @@ def devices(out: pathlib.Path) -> None:
 
 
 def grain_loader(shard_options, *, worker_count: int = 0):
-    """A grain loader of this shard's rows of each batch of `grain_config()`."""
+    """A grain loader of this shard's rows of each batch of `tiny_config(GRAIN_STEPS)`."""
     import grain
     import jax.random as jr
 
     import eqx_multimodal as em
 
-    config = grain_config()
+    config = tiny_config(GRAIN_STEPS)
     source = em.GrainSource(em.SyntheticDataset(config.synthetic_config(), 64, key=jr.key(4)))
     local = config.batch_size // shard_options.shard_count
     return grain.DataLoader(
@@ -193,39 +213,38 @@ def grain_loader(shard_options, *, worker_count: int = 0):
     )
 
 
-def grain_losses(batches, mesh) -> list[float]:
-    """The losses of `make_batch_step` of `grain_config()` on each of `batches`."""
-    from eqx_multimodal.training import init_state, make_batch_step
-
-    config = grain_config()
-    state, step = init_state(config), make_batch_step(config, mesh)
-    losses = []
-    for batch in batches:
-        state, metrics = step(state, batch)
-        losses.append(float(metrics["loss"]))
-    return losses
-
-
-def process(process_id: int, port: int, out: pathlib.Path, use_grain: bool) -> None:
+def process(process_id: int, port: int, out: pathlib.Path) -> None:
+    """One of two processes: `fit` on the devices of both, then global batches of grain
+    records, of which this process reads only its own slice."""
+    import grain
     import jax
+    import numpy as np
 
     from eqx_multimodal.data import data_mesh, process_rows, shard_batch
+    from eqx_multimodal.training import fit, initialize_distributed
 
-    coordinator = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
-    code, err = _cli([*TRAIN, *coordinator, "--process-id", str(process_id), "--out", str(out)])
-    assert code == 0, err
-    result: dict = {"process_count": jax.process_count(), "devices": jax.device_count()}
-    if use_grain:
-        import grain
-
-        mesh, steps = data_mesh(), grain_config().steps
-        result["rows"] = process_rows(grain_config().batch_size, mesh)
-        loader = grain_loader(grain.sharding.ShardByJaxProcess(drop_remainder=True))
-        batches = iter(loader)
-        result["grain_losses"] = grain_losses(
-            [shard_batch(next(batches), mesh) for _ in range(steps)], mesh
-        )
-    (out.parent / f"process{process_id}.json").write_text(json.dumps(result))
+    initialize_distributed(f"localhost:{port}", 2, process_id)
+    mesh = data_mesh()
+    _, history = fit(tiny_config(FIT_STEPS), out / "run", progress=False, mesh=mesh)
+    result: dict = {
+        "process_count": jax.process_count(),
+        "devices": jax.device_count(),
+        "fit_losses": [row["loss"] for row in history if "loss" in row],
+        "rows": process_rows(tiny_config(GRAIN_STEPS).batch_size, mesh),
+    }
+    batches = iter(grain_loader(grain.sharding.ShardByJaxProcess(drop_remainder=True)))
+    arrays = {}
+    for step in range(GRAIN_STEPS):
+        local = next(batches)
+        batch = shard_batch(local, mesh)
+        result[f"grain_shape{step}"] = {name: list(batch[name].shape) for name in batch}
+        for name, value in batch.items():
+            # This process's shards of the global batch are the rows it read.
+            rows = np.concatenate([np.asarray(s.data) for s in value.addressable_shards])
+            assert np.array_equal(rows, local[name]), name
+            arrays[f"{step}/{name}"] = rows
+    np.savez(out / f"process{process_id}.npz", **arrays)
+    (out / f"process{process_id}.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
@@ -234,6 +253,6 @@ if __name__ == "__main__":
     if mode == "devices":
         devices(pathlib.Path(args[0]))
     elif mode == "process":
-        process(int(args[0]), int(args[1]), pathlib.Path(args[2]), "--grain" in args)
+        process(int(args[0]), int(args[1]), pathlib.Path(args[2]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")

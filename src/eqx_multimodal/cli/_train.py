@@ -78,6 +78,13 @@ def add_parser(commands: Any) -> None:
         "--resume", action="store_true", help="continue the run in --out from its checkpoint"
     )
     parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
+    parser.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="log the training losses every N steps (default 50)",
+    )
     scale = parser.add_argument_group("scaling out")
     scale.add_argument(
         "--devices",
@@ -135,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         loss=LossWeights(objective=args.objective, cycle=args.cycle),
         curriculum_start=args.curriculum,
+        log_every=args.log_every,
         eval_every=min(500, args.steps),
         checkpoint_every=min(500, args.steps),
     )

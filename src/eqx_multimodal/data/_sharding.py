@@ -136,6 +136,7 @@ def sharded_synthetic_batch(
 
     ```python
     >>> import jax.numpy as jnp, jax.random as jr
+    >>> from eqx_multimodal import synthetic_batch
     >>> config = SyntheticConfig(image_shape=(8, 8, 3), modalities=["image"])
     >>> batch = sharded_synthetic_batch(jr.key(0), 0, 4, config=config, mesh=data_mesh())
     >>> plain = synthetic_batch(jr.key(0), jnp.arange(4), config=config)
