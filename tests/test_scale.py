@@ -98,6 +98,8 @@ def test_mesh_and_its_errors(without_runtime_typecheck):
     assert process_rows(4, mesh) == (0, 4)
     with pytest.raises(ValueError, match="at least one device"):
         data_mesh([])
+    with pytest.raises(TypeError, match="jax.Device objects, got 'cpu'"):
+        data_mesh(["cpu"])
     with pytest.raises(ValueError, match="axis named 'data'"):
         check_batch_size(4, Mesh(np.asarray(jax.devices()), ("batch",)))
     with without_runtime_typecheck(), pytest.raises(TypeError, match="jax.sharding.Mesh"):
@@ -139,6 +141,7 @@ def test_eight_devices_agree_with_one(tmp_path):
     assert max(result["terms_relative"].values()) <= 1e-5
     assert result["grads_norm"] > 0.1
     assert result["grads_relative"] <= 1e-5, result
+    assert result["grads_leaf_relative"] <= 1e-5, result
     # The trap: negatives from a device's own rows only are another loss.
     assert abs(result["clip_local_negatives"] - result["clip_global"]) > 0.1
 

@@ -26,7 +26,7 @@ from ._synthetic import _synthetic_batch, Sample, sample_keys
 DATA_AXIS = "data"
 
 
-def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+def data_mesh(devices: Sequence[Any] | None = None) -> Mesh:
     """A one-dimensional mesh whose axis `"data"` runs over `devices`.
 
     **Arguments:**
@@ -49,6 +49,9 @@ def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     devices = jax.devices() if devices is None else list(devices)
     if len(devices) == 0:
         raise ValueError("`devices` must name at least one device, got []")
+    for device in devices:
+        if not isinstance(device, jax.Device):
+            raise TypeError(f"`devices` must hold jax.Device objects, got {device!r}")
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
@@ -174,7 +177,8 @@ def process_rows(batch_size: int, mesh: Mesh) -> tuple[int, int]:
     """
     check_batch_size(batch_size, mesh)
     index_map = batch_sharding(mesh).addressable_devices_indices_map((batch_size,))
-    rows = sorted({index[0].indices(batch_size)[:2] for index in index_map.values()})
+    indices = [index for index in index_map.values() if index is not None]
+    rows = sorted({index[0].indices(batch_size)[:2] for index in indices})
     start, stop = rows[0][0], rows[-1][1]
     if sum(b - a for a, b in rows) != stop - start:
         raise ValueError(
