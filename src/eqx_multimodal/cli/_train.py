@@ -78,6 +78,34 @@ def add_parser(commands: Any) -> None:
         "--resume", action="store_true", help="continue the run in --out from its checkpoint"
     )
     parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
+    parser.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="log the training losses every N steps (default 50)",
+    )
+    scale = parser.add_argument_group("scaling out")
+    scale.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N devices (default: every visible device; the batch is "
+        "split over them)",
+    )
+    scale.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="run as one of several processes (jax.distributed): the address of process 0",
+    )
+    scale.add_argument(
+        "--num-processes", type=positive_int, default=None, help="how many processes take part"
+    )
+    scale.add_argument(
+        "--process-id", type=non_negative_int, default=None, help="this process, from 0"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_data_options(parser)
     parser.set_defaults(run=run)
@@ -104,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {str(args.out)!r} exists and is not a folder")
+    mesh = _mesh(args)
     data = data_dict(config_from_args(args))
     config = TrainConfig(
         data=data,
@@ -113,34 +142,88 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         loss=LossWeights(objective=args.objective, cycle=args.cycle),
         curriculum_start=args.curriculum,
+        log_every=args.log_every,
         eval_every=min(500, args.steps),
         checkpoint_every=min(500, args.steps),
     )
     try:
-        return _train(args, config)
+        return _train(args, config, mesh)
     except CheckpointError as error:
         raise CommandError(str(error)) from None
 
 
-def _train(args: argparse.Namespace, config: Any) -> int:
+def _mesh(args: argparse.Namespace) -> Any:
+    """Join the other processes (if any), then the mesh of the devices to train on.
+
+    Runs before anything else touches JAX: `jax.distributed` must start first.
+    """
+    distributed = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in distributed):
+        if any(v is None for v in distributed):
+            raise CommandError(
+                "--coordinator, --num-processes and --process-id go together; got "
+                f"--coordinator {args.coordinator}, --num-processes {args.num_processes}, "
+                f"--process-id {args.process_id}"
+            )
+        if args.process_id >= args.num_processes:
+            raise CommandError(
+                f"--process-id must be below --num-processes {args.num_processes}, "
+                f"got {args.process_id}"
+            )
+        if args.devices is not None:
+            raise CommandError("--devices cannot be combined with several processes")
+        from ..training import initialize_distributed
+
+        try:
+            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    import jax
+
+    from ..data import data_mesh
+
+    devices = jax.devices()
+    if args.devices is not None:
+        if args.devices > len(devices):
+            raise CommandError(
+                f"--devices {args.devices} is more than the {len(devices)} visible device(s)"
+            )
+        devices = devices[: args.devices]
+    if args.batch_size % len(devices) != 0:
+        raise CommandError(
+            f"--batch-size {args.batch_size} does not split evenly over {len(devices)} "
+            f"devices; choose a multiple of {len(devices)}"
+        )
+    return data_mesh(devices)
+
+
+def _train(args: argparse.Namespace, config: Any, mesh: Any) -> int:
     import jax
 
     from .._progress import format_table
+    from ..data import local_copy
     from ..training import evaluate, fit, stream_key, TEST_STREAM, write_evaluation
 
-    if not args.quiet:
+    primary = jax.process_index() == 0
+    quiet = args.quiet or not primary
+    if not quiet:
+        devices = mesh.devices.size
+        processes = jax.process_count()
         print(
             f"training {'+'.join(config.modalities)} at alignment {config.alignment:g}: "
             f"{config.steps} steps of {config.batch_size} fresh samples "
-            f"(jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} "
-            f"device(s)) -> {args.out}",
+            f"(jax {jax.__version__}, {devices} {jax.devices()[0].platform} device(s)"
+            + (f" in {processes} processes" if processes > 1 else "")
+            + f") -> {args.out}",
             file=sys.stderr,
         )
     start = time.perf_counter()
-    state, history = fit(config, args.out, resume=args.resume, progress=not args.quiet)
+    state, history = fit(config, args.out, resume=args.resume, progress=not quiet, mesh=mesh)
     trained = time.perf_counter() - start
+    if not primary:  # process 0 evaluates and writes the run's folder
+        return 0
     result = evaluate(
-        state.model,
+        local_copy(state.model),
         config.synthetic_config(),
         gallery=args.gallery,
         key=stream_key(config.seed, TEST_STREAM),

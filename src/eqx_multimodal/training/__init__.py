@@ -6,11 +6,13 @@ from ._checkpoint import (
     save_checkpoint as save_checkpoint,
 )
 from ._config import TrainConfig as TrainConfig
+from ._distributed import initialize_distributed as initialize_distributed
 from ._trainer import (
     evaluate as evaluate,
     fit as fit,
     init_state as init_state,
     load_run as load_run,
+    make_batch_step as make_batch_step,
     make_gallery as make_gallery,
     make_model as make_model,
     make_optimizer as make_optimizer,

@@ -11,10 +11,20 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import optax
+from jax.sharding import Mesh
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from .._progress import Progress
 from ..data._config import SyntheticConfig
+from ..data._sharding import (
+    batch_sharding,
+    check_batch_size,
+    data_mesh,
+    local_copy,
+    replicate,
+    replicated_sharding,
+    sharded_synthetic_batch,
+)
 from ..data._synthetic import synthetic_batch
 from ..losses._reconstruction import reconstruction_loss
 from ..losses._shared_latent import shared_latent_loss
@@ -93,24 +103,16 @@ def training_alignment(config: TrainConfig, step: Int[Array, ""]) -> Array:
     return start + (target - start) * progress
 
 
-def make_step(config: TrainConfig) -> Callable[[TrainState], tuple[TrainState, dict[str, Array]]]:
-    """The jitted training step: make the batch of this step, update, report the loss.
-
-    The batch is item `step * batch_size + i` of the training stream, made inside the
-    compiled step: the data never repeats and never leaves the device.
-    """
+def _make_update(config: TrainConfig, mesh: Mesh):
+    """One optimiser step on a batch; the new state is replicated on `mesh`."""
     optimizer = make_optimizer(config)
-    data = config.synthetic_config()
-    key = stream_key(config.seed, TRAIN_STREAM)
+    replicated = replicated_sharding(mesh)
 
-    @eqx.filter_jit
-    def step(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
-        alignment = training_alignment(config, state.step)
-        batch_config = eqx.tree_at(lambda c: c.alignment, data, alignment)
-        batch = synthetic_batch(
-            jr.fold_in(key, state.step), jnp.arange(config.batch_size), config=batch_config
-        )
-
+    def update(state: TrainState, batch: dict[str, Array]) -> tuple[TrainState, dict[str, Array]]:
+        # On a mesh the batch is split over the devices and the model replicated; this
+        # is the loss of the global batch (every positive against every negative on
+        # every device), so its gradients are those of one device, and the compiler
+        # inserts the collectives.
         def loss_fn(model):
             return shared_latent_loss(model, batch, config.loss)
 
@@ -121,15 +123,101 @@ def make_step(config: TrainConfig) -> Callable[[TrainState], tuple[TrainState, d
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, params)
         model = eqx.apply_updates(state.model, updates)
-        metrics = {
-            "loss": loss,
-            "alignment": alignment,
-            "temperature": jnp.exp(state.model.log_temperature),
-            **terms,
-        }
-        return TrainState(model, opt_state, state.step + 1), metrics
+        metrics = {"loss": loss, "temperature": jnp.exp(state.model.log_temperature), **terms}
+        arrays, static = eqx.partition(TrainState(model, opt_state, state.step + 1), eqx.is_array)
+        # Pinned, so that every step sees the shardings it was compiled for.
+        arrays = jax.lax.with_sharding_constraint(arrays, replicated)
+        return eqx.combine(arrays, static), metrics
 
-    return step
+    return update
+
+
+def _on_mesh(step: Callable, mesh: Mesh) -> Callable:
+    replicated = replicated_sharding(mesh)
+
+    def on_mesh(state: TrainState, *args: Any) -> Any:
+        # A state that is not on the mesh yet (fresh from `init_state`, or loaded from a
+        # checkpoint) is put there, once: the steps after it return replicated states.
+        if getattr(state.step, "sharding", replicated) != replicated:
+            state = replicate(state, mesh)
+        return step(state, *args)
+
+    return on_mesh
+
+
+def make_step(
+    config: TrainConfig, mesh: Mesh | None = None
+) -> Callable[[TrainState], tuple[TrainState, dict[str, Array]]]:
+    """The jitted training step: make the batch of this step, update, report the loss.
+
+    The batch is items `0, ..., batch_size - 1` of the step's own key (the training
+    stream's key folded with the step), made inside the compiled step: the data never
+    repeats and never leaves the devices.
+
+    **Arguments:**
+
+    - `config`: a `TrainConfig`.
+    - `mesh`: a mesh with a `"data"` axis; default every visible device (`data_mesh()`).
+        The batch is split along the axis and each device makes only its own rows; the
+        state should be replicated on the mesh (`replicate`). `batch_size` must be a
+        multiple of the axis size.
+
+    **Returns:**
+
+    `step(state) -> (state, metrics)`.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    update = _make_update(config, mesh)
+    data = config.synthetic_config()
+    key = stream_key(config.seed, TRAIN_STREAM)
+
+    @eqx.filter_jit
+    def step(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+        alignment = training_alignment(config, state.step)
+        batch_config = eqx.tree_at(lambda c: c.alignment, data, alignment)
+        batch = sharded_synthetic_batch(
+            jr.fold_in(key, state.step), 0, config.batch_size, config=batch_config, mesh=mesh
+        )
+        state, metrics = update(state, batch)
+        return state, {"loss": metrics["loss"], "alignment": alignment, **metrics}
+
+    return _on_mesh(step, mesh)
+
+
+def make_batch_step(
+    config: TrainConfig, mesh: Mesh | None = None
+) -> Callable[[TrainState, dict[str, Array]], tuple[TrainState, dict[str, Array]]]:
+    """The jitted training step on a batch from elsewhere: a grain loader, an
+    `ArrayDataset`, the slices of several processes (`shard_batch`).
+
+    **Arguments:**
+
+    - `config`: a `TrainConfig` (its data fields fix the model's shapes).
+    - `mesh`: as for `make_step`.
+
+    **Returns:**
+
+    `step(state, batch) -> (state, metrics)`, where `batch` holds `config.batch_size`
+    rows of each modality, split along the mesh's `"data"` axis.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    update = _make_update(config, mesh)
+
+    @eqx.filter_jit
+    def step(state: TrainState, batch: dict[str, Array]) -> tuple[TrainState, dict[str, Array]]:
+        for name in config.modalities:
+            if name not in batch or batch[name].shape[0] != config.batch_size:
+                shape = batch[name].shape if name in batch else "missing"
+                raise ValueError(
+                    f"`batch[{name!r}]` must have `batch_size` {config.batch_size} rows, "
+                    f"got {shape}"
+                )
+        batch = {name: batch[name] for name in config.modalities}
+        return update(state, jax.lax.with_sharding_constraint(batch, batch_sharding(mesh)))
+
+    return _on_mesh(step, mesh)
 
 
 def make_gallery(config: SyntheticConfig, size: int, key: PRNGKeyArray, chunk: int = 250):
@@ -248,6 +336,7 @@ def fit(
     until: int | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    mesh: Mesh | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]]]:
     """Train a `SharedLatentModel` as `config` says, writing into the folder `out`:
     `config.json`, `metrics.jsonl` (one JSON object a logged step), and a checkpoint
@@ -264,13 +353,21 @@ def fit(
         `config.steps`.
     - `progress`: keyword only. Show a progress bar (on a terminal).
     - `on_log`: keyword only. Called with each logged row.
+    - `mesh`: keyword only. The devices to train on, a mesh with a `"data"` axis;
+        default every visible device (`data_mesh()`), see `make_step`. With several
+        processes (`initialize_distributed`) every process calls `fit` alike; process 0
+        writes `out` and validates, the others only train (a resumed run reads `out`).
 
     **Returns:**
 
-    The final `TrainState` and the history (the logged rows).
+    The final `TrainState` (replicated on the mesh) and the history (the logged rows).
     """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    primary = jax.process_index() == 0
     out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if primary:
+        out.mkdir(parents=True, exist_ok=True)
     state = init_state(config)
     if resume:
         saved = (
@@ -285,19 +382,23 @@ def fit(
             raise ValueError(f"cannot resume: the saved config differs in {diff}")
         read_info(out)
         state, _ = load_checkpoint(out, state)
-    write_atomic(out / CONFIG, config.to_json().encode())
+    state = replicate(state, mesh)
 
     start = int(state.step)
     history = _read_history(out / METRICS, start) if resume else []
-    write_atomic(out / METRICS, "".join(json.dumps(r) + "\n" for r in history).encode())
     stop = config.steps if until is None else min(until, config.steps)
-    step = make_step(config)
+    step = make_step(config, mesh)
     data = config.synthetic_config()
-    validation = make_gallery(data, config.val_gallery, stream_key(config.seed, VALIDATION_STREAM))
-
-    log = (out / METRICS).open("a")
+    validation: dict[str, Array] = {}
+    if primary:
+        write_atomic(out / CONFIG, config.to_json().encode())
+        write_atomic(out / METRICS, "".join(json.dumps(r) + "\n" for r in history).encode())
+        validation = make_gallery(
+            data, config.val_gallery, stream_key(config.seed, VALIDATION_STREAM)
+        )
+    log = (out / METRICS).open("a") if primary else None
     try:
-        with Progress(stop, "train", unit="steps", enabled=progress) as bar:
+        with Progress(stop, "train", unit="steps", enabled=progress and primary) as bar:
             bar.update(start)
             tick, tick_step = time.perf_counter(), start
             for k in range(start, stop):
@@ -311,24 +412,26 @@ def fit(
                     row = {"step": done, **{m: float(v) for m, v in metrics.items()}}
                     row["steps_per_sec"] = (done - tick_step) / max(now - tick, 1e-9)
                     tick, tick_step = now, done
-                if done % config.eval_every == 0 or done == config.steps:
+                if primary and (done % config.eval_every == 0 or done == config.steps):
                     row = {
                         "step": done,
                         **(row or {}),
-                        **_validation(state.model, config, validation),
+                        **_validation(local_copy(state.model), config, validation),
                     }
                 if row is not None:
                     history.append(row)
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
+                    if log is not None:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
                     if on_log is not None:
                         on_log(row)
                     bar.postfix["loss"] = row.get("loss", row.get("val_loss"))
-                if done % config.checkpoint_every == 0 or done == stop:
-                    save_checkpoint(out, state, done)
+                if primary and (done % config.checkpoint_every == 0 or done == stop):
+                    save_checkpoint(out, local_copy(state), done)
                 bar.update(1)
     finally:
-        log.close()
+        if log is not None:
+            log.close()
     return state, history
 
 
