@@ -140,7 +140,7 @@ def devices(out: pathlib.Path) -> None:
         lambda key: em.sharded_synthetic_batch(key, 0, 16, config=small, mesh=mesh8)
     )(key)
     plain = em.synthetic_batch(key, indices, config=small)
-    result["batch_spec"] = [str(batch[name].sharding.spec) for name in batch]  # type: ignore
+    result["batch_spec"] = [list(batch[name].sharding.spec) for name in batch]  # type: ignore
     shards_equal = True
     for name, value in batch.items():
         for shard in value.addressable_shards:

@@ -133,7 +133,7 @@ def test_eight_devices_agree_with_one(tmp_path):
     assert "`batch_size` 12" in result["batch_error"] and "8 devices" in result["batch_error"]
     code, message = result["cli_batch_error"]
     assert code == 2 and "--batch-size 12" in message and "8 devices" in message
-    assert result["batch_spec"] == ["P('data',)"] * len(result["batch_spec"])
+    assert result["batch_spec"] == [["data"]] * len(result["batch_spec"])
     assert result["shards_equal"]
 
     loss1, loss8 = result["loss"]
