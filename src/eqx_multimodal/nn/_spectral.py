@@ -50,7 +50,7 @@ def frame(
 
     The signal is cut into rows of `hop_length` samples; frame `i` is rows `i` to
     `i + ceil(n_fft / hop_length) - 1` side by side, cut to `n_fft`. Static slices rather
-    than a gather: about as fast on a CPU, and the constant folder of jax < 0.6 gets a
+    than a gather: about as fast on a CPU, and the constant folder of jax 0.5.3 gets a
     gather fused with the window wrong when the signal is a compile-time constant.
     """
     frames = 1 + (signal.shape[0] - n_fft) // hop_length
