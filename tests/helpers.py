@@ -167,6 +167,18 @@ MODULE_CASES = [
         "audio",
     ),
     _encoder_case("MLPEncoder", lambda k: nn.MLPEncoder(CONFIG.image_shape, 32, D, key=k), "image"),
+    _encoder_case(
+        "FourierImageEncoder",
+        lambda k: nn.FourierImageEncoder(CONFIG.image_shape, D, num_frequencies=6, key=k),
+        "image",
+    ),
+    _encoder_case(
+        "SpectrumAudioEncoder",
+        lambda k: nn.SpectrumAudioEncoder(
+            CONFIG.num_audio_samples, D, sample_rate=CONFIG.sample_rate, f_min=10.0, key=k
+        ),
+        "audio",
+    ),
     _fusion_case("AttentionFusion", lambda k: nn.AttentionFusion(D, 4, 3, key=k)),
     _fusion_case("GatedFusion", lambda k: nn.GatedFusion(D, 3, key=k)),
     *[
