@@ -6,16 +6,17 @@ position). This script measures, per alignment, on 1000 held-out images:
 
 - `CRB`: the Cramer-Rao bound on the standard deviation of `2 pi z_k` (rad), median over
   latents and components, for an estimator that knows the generating formula exactly
-  (the 8 latents, a gain and an offset fitted to the channel-mean image; the noise of
-  the channel mean is `0.2 / sqrt(3)` before normalisation). No encoder can beat it.
+  (the 8 latents, a gain and an offset fitted to the channel-mean image, whose noise
+  is `(1 - alignment) / sqrt(3)` before normalisation). It bounds every unbiased
+  estimator; a prior on `z` can do a little better, not much.
 - `LS`: the median error of the phase from a linear least-squares fit on the 32 known
   grating products (4 per frequency), which ignores that amplitude and phase share
   one latent.
 - `folded R@1/R@10`: a hand-made, untrained matcher: each image grating's phase, folded
   to `min(u, 1 - u)` with `u = frac(z_k)`, is placed as a bump weighted by its amplitude
   on the same axis as the audio's magnitude spectrum folded about 1050 Hz; cosine
-  similarity, 1000-way image->audio retrieval. With the true latents it is near perfect,
-  so the bottleneck is the per-grating estimate.
+  similarity, 1000-way image->audio retrieval. With the true latents it reaches R@1
+  about 0.85, so the bottleneck is the per-grating estimate.
 - `probe`: at alignment 0.8, an MLP trained for `--probe-steps` steps with the *true*
   latent as target (supervision no contrastive model has) on the whitened grating
   projections: median phase error (rad) and the R^2 of the signed `z_k`.
