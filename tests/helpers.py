@@ -179,6 +179,24 @@ MODULE_CASES = [
         ),
         "audio",
     ),
+    _encoder_case(
+        "GratingImageEncoder",
+        lambda k: nn.GratingImageEncoder(CONFIG.image_shape, D, hidden=32, key=k),
+        "image",
+    ),
+    _encoder_case(
+        "PeakAudioEncoder",
+        lambda k: nn.PeakAudioEncoder(
+            CONFIG.num_audio_samples,
+            D,
+            sample_rate=CONFIG.sample_rate,
+            f_min=10.0,
+            f_max=120.0,
+            hidden=32,
+            key=k,
+        ),
+        "audio",
+    ),
     _fusion_case("AttentionFusion", lambda k: nn.AttentionFusion(D, 4, 3, key=k)),
     _fusion_case("GatedFusion", lambda k: nn.GatedFusion(D, 3, key=k)),
     *[

@@ -183,8 +183,8 @@ def devices(out: pathlib.Path) -> None:
         mesh8,
         (PartitionSpec("data"), PartitionSpec("data"), PartitionSpec()),
         PartitionSpec("data"),
-    )(latents["image"], latents["text"], model.log_temperature)
-    global_loss = clip_loss(latents["image"], latents["text"], model.log_temperature)
+    )(latents["image"], latents["text"], model.log_temperature[0])
+    global_loss = clip_loss(latents["image"], latents["text"], model.log_temperature[0])
     result["clip_global"] = float(global_loss)
     result["clip_local_negatives"] = float(jnp.mean(local))
 

@@ -98,10 +98,12 @@ def shared_latent_loss(
     total = jnp.zeros((), jnp.float32)
     for a, b in pair_names(names):
         both = mask(a) & mask(b)
+        i = model.pair_index(a, b)
+        log_temperature = model.log_temperature[i]
         if weights.objective == "clip":
-            term = clip_loss(latents[a], latents[b], model.log_temperature, both)
+            term = clip_loss(latents[a], latents[b], log_temperature, both)
         else:
-            term = siglip_loss(latents[a], latents[b], model.log_temperature, model.bias, both)
+            term = siglip_loss(latents[a], latents[b], log_temperature, model.bias[i], both)
         terms[f"contrastive/{a}-{b}"] = term
         total = total + weights.contrastive * term
 

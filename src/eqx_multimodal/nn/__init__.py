@@ -23,6 +23,13 @@ from ._generators import (
     TextDecoder as TextDecoder,
     TokenBagDecoder as TokenBagDecoder,
 )
+from ._parametric_encoders import (
+    fit_gratings as fit_gratings,
+    GratingImageEncoder as GratingImageEncoder,
+    GUIDE_FREQUENCIES as GUIDE_FREQUENCIES,
+    PeakAudioEncoder as PeakAudioEncoder,
+    spectral_peaks as spectral_peaks,
+)
 from ._shared_latent import (
     l2_normalize as l2_normalize,
     SharedLatentModel as SharedLatentModel,

@@ -123,7 +123,10 @@ def _make_update(config: TrainConfig, mesh: Mesh):
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, params)
         model = eqx.apply_updates(state.model, updates)
-        metrics = {"loss": loss, "temperature": jnp.exp(state.model.log_temperature), **terms}
+        temperature = jnp.exp(state.model.log_temperature)
+        metrics = {"loss": loss, **terms}
+        for i, (a, b) in enumerate(state.model.pairs):
+            metrics[f"temperature/{a}-{b}"] = temperature[i]
         arrays, static = eqx.partition(TrainState(model, opt_state, state.step + 1), eqx.is_array)
         # Pinned, so that every step sees the shardings it was compiled for.
         arrays = jax.lax.with_sharding_constraint(arrays, replicated)
