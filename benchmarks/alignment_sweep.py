@@ -4,7 +4,7 @@ For each alignment `a` in `--alignments`, trains the default shared-latent model
 at alignment `a` for `--steps` steps and evaluates it on a held-out gallery of 1000 at
 the same alignment. Prints a markdown table (README) and writes `OUT/sweep.json`.
 
-    python benchmarks/alignment_sweep.py [--alignments 0,0.3,0.6,0.8,1] [--steps 3000]
+    python benchmarks/alignment_sweep.py [--alignments 0,0.3,0.6,0.8,1] [--steps 2500]
 """
 
 import argparse
@@ -24,7 +24,7 @@ PAIRS = ("image->audio", "audio->image", "text->image", "text->audio")
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alignments", default="0,0.3,0.6,0.8,1")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--gallery", type=int, default=1000)
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sweep"))

@@ -124,7 +124,7 @@ def test_front_ends_have_no_parameters(getkey):
     assert len(jax.tree.leaves(eqx.filter(audio, eqx.is_inexact_array))) == 6
 
 
-def test_bad_arguments_name_the_argument(getkey):
+def test_bad_arguments_name_the_argument(getkey, without_runtime_typecheck):
     with pytest.raises(ValueError, match="frequencies"):
         nn.GratingImageEncoder((32, 32, 3), 16, frequencies=(), key=getkey())
     with pytest.raises(ValueError, match="frequencies"):
@@ -135,6 +135,14 @@ def test_bad_arguments_name_the_argument(getkey):
         nn.PeakAudioEncoder(256, 16, sample_rate=256, f_min=100.0, f_max=105.0, key=getkey())
     with pytest.raises(ValueError, match="f_max"):
         nn.PeakAudioEncoder(256, 16, sample_rate=256, f_min=100.0, f_max=50.0, key=getkey())
+    with without_runtime_typecheck(), pytest.raises(ValueError, match="gray"):
+        nn.fit_gratings(jnp.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match="sweeps"):
+        nn.fit_gratings(jnp.zeros((4, 4)), sweeps=0)
+    with pytest.raises(ValueError, match="f_max"):
+        nn.spectral_peaks(jnp.zeros(64), 1, sample_rate=64, f_min=10.0, f_max=5.0)
+    with without_runtime_typecheck(), pytest.raises(ValueError, match="audio"):
+        nn.spectral_peaks(jnp.zeros((2, 64)), 1, sample_rate=64, f_min=1.0, f_max=20.0)
     image = nn.GratingImageEncoder((32, 32, 3), 16, key=getkey())
     with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
         image(jnp.zeros((16, 16, 3)))

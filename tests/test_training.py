@@ -269,3 +269,32 @@ def test_model_validation(without_runtime_typecheck):
     model = SharedLatentModel(SMALL.replace(modalities=["image", "text"]), key=jr.key(0))
     with pytest.raises(ValueError, match="this model has no 'audio' encoder"):
         model.embed("audio", jnp.zeros(400))
+
+
+def test_one_temperature_per_pair(getkey):
+    model = SharedLatentModel(SMALL, latent_dim=16, d_model=32, decoders=False, key=getkey())
+    assert model.pairs == [("image", "text"), ("image", "audio"), ("text", "audio")]
+    assert model.log_temperature.shape == model.bias.shape == (3,)
+    assert model.pair_index("audio", "image") == 1
+    with pytest.raises(ValueError, match="no pair"):
+        model.pair_index("image", "image")
+    batch = em.synthetic_batch(getkey(), jnp.arange(8), config=SMALL)
+    weights = LossWeights(reconstruction={"image": 0.0, "text": 0.0, "audio": 0.0})
+    _, before = shared_latent_loss(model, batch, weights)
+    # Sharpening the image-audio pair changes that term and no other.
+    sharper = eqx.tree_at(lambda m: m.log_temperature, model, model.log_temperature.at[1].add(1.0))
+    _, after = shared_latent_loss(sharper, batch, weights)
+    assert float(after["contrastive/image-audio"]) != float(before["contrastive/image-audio"])
+    for name in ("contrastive/image-text", "contrastive/text-audio"):
+        assert float(after[name]) == float(before[name])
+
+
+def test_text_tower_maps_uniform_text_near_zero(getkey):
+    # The centred bag: the whole vocabulary once each maps to exactly zero, so the
+    # embedding measures how far the counts are from uniform (and cannot collapse to a
+    # constant direction through a bias).
+    model = SharedLatentModel(SMALL, latent_dim=16, d_model=32, decoders=False, key=getkey())
+    tower = model.encoders["text"]
+    assert float(jnp.max(jnp.abs(tower(jnp.arange(SMALL.vocab_size))))) < 1e-5
+    assert model.heads["text"].bias is None
+    assert float(jnp.max(jnp.abs(tower(jnp.zeros(6, jnp.int32))))) > 1e-3

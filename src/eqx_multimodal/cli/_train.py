@@ -12,7 +12,7 @@ from ._args import add_data_options, config_from_args, non_negative_int, positiv
 from ._main import CommandError
 
 
-DEFAULT_STEPS = 3000
+DEFAULT_STEPS = 2500
 
 
 def add_parser(commands: Any) -> None:

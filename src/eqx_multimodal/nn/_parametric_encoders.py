@@ -105,8 +105,16 @@ def fit_gratings(
 
     ```
     """
+    if gray.ndim != 2:
+        raise ValueError(f"`gray` must be one 2-D image channel, got shape {gray.shape}")
+    frequencies = tuple(frequencies)
+    if not frequencies:
+        raise ValueError("`frequencies` must name at least one frequency, got ()")
+    frequencies = tuple(check_real(f, "frequencies", low=0.0, low_open=True) for f in frequencies)
+    check_int(num_phases, "num_phases", minimum=2)
+    check_int(sweeps, "sweeps")
     height, width = gray.shape
-    basis, gram = _grating_products(height, width, tuple(float(f) for f in frequencies))
+    basis, gram = _grating_products(height, width, frequencies)
     grid, weights = _phase_weights(num_phases)
     # The squared norm of the grating of each grid phase: (K, num_phases).
     norms = jnp.asarray(np.einsum("pm,kmn,pn->kp", weights, gram, weights))
@@ -159,6 +167,12 @@ def spectral_peaks(
 
     ```
     """
+    if audio.ndim != 1 or audio.shape[0] < 3:
+        raise ValueError(f"`audio` must be one waveform of 3 samples or more, got {audio.shape}")
+    check_int(num_peaks, "num_peaks")
+    check_real(sample_rate, "sample_rate", low=0.0, low_open=True)
+    check_real(f_min, "f_min", low=0.0)
+    check_real(f_max, "f_max", low=f_min, low_open=True)
     n = audio.shape[0]
     spectrum = jnp.fft.rfft(audio * jnp.asarray(hann_window(n)))
     magnitude = jnp.abs(spectrum)

@@ -22,7 +22,7 @@ class TrainConfig:
     """
 
     data: Mapping[str, Any] = dataclasses.field(default_factory=lambda: SyntheticConfig().to_dict())
-    steps: int = 3000
+    steps: int = 2500
     batch_size: int = 256
     learning_rate: float = 2e-3
     warmup_steps: int = 100
