@@ -149,3 +149,9 @@ def test_bad_arguments_name_the_argument(getkey, without_runtime_typecheck):
     audio = nn.PeakAudioEncoder(256, 16, sample_rate=256, f_min=10.0, f_max=120.0, key=getkey())
     with pytest.raises(ValueError, match="256 samples"):
         audio(jnp.zeros(100))
+
+
+def test_integer_band_edges_are_accepted():
+    # Python ints are real numbers here: the checks must pass them on as floats.
+    frequency, _, _ = nn.spectral_peaks(jnp.zeros(256), 2, sample_rate=256, f_min=10, f_max=120)
+    assert frequency.shape == (2,)

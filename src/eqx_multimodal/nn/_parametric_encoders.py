@@ -170,9 +170,9 @@ def spectral_peaks(
     if audio.ndim != 1 or audio.shape[0] < 3:
         raise ValueError(f"`audio` must be one waveform of 3 samples or more, got {audio.shape}")
     check_int(num_peaks, "num_peaks")
-    check_real(sample_rate, "sample_rate", low=0.0, low_open=True)
-    check_real(f_min, "f_min", low=0.0)
-    check_real(f_max, "f_max", low=f_min, low_open=True)
+    sample_rate = check_real(sample_rate, "sample_rate", low=0.0, low_open=True)
+    f_min = check_real(f_min, "f_min", low=0.0)
+    f_max = check_real(f_max, "f_max", low=f_min, low_open=True)
     n = audio.shape[0]
     spectrum = jnp.fft.rfft(audio * jnp.asarray(hann_window(n)))
     magnitude = jnp.abs(spectrum)
@@ -374,7 +374,7 @@ class PeakAudioEncoder(eqx.Module):
         check_int(d_model, "d_model")
         self.sample_rate = float(check_int(sample_rate, "sample_rate"))
         self.f_min = check_real(f_min, "f_min", low=0.0)
-        self.f_max = check_real(f_max, "f_max", low=f_min, low_open=True)
+        self.f_max = check_real(f_max, "f_max", low=self.f_min, low_open=True)
         self.num_peaks = check_int(num_peaks, "num_peaks")
         # Fails now, with the same message, if the band has too few bins.
         jax.eval_shape(

@@ -1,5 +1,6 @@
-"""Encoders whose front ends fit periodic signals: the default towers of the
-shared-latent model.
+"""Encoders with generic Fourier front ends for periodic signals: the shared-latent
+model's previous default towers (now `GratingImageEncoder` and `PeakAudioEncoder`, which
+fit the signal family first and learn far faster; see README).
 
 The synthetic images are sums of separable gratings and the synthetic audio is a sum
 of stationary tones, so both towers start from a Fourier transform rather than from
@@ -165,8 +166,8 @@ class SpectrumAudioEncoder(eqx.Module):
         self.num_samples = check_int(num_samples, "num_samples")
         check_int(d_model, "d_model")
         sample_rate = check_int(sample_rate, "sample_rate")
-        check_real(f_min, "f_min", low=0.0)
-        check_real(f_max, "f_max", low=f_min, low_open=True)
+        f_min = check_real(f_min, "f_min", low=0.0)
+        f_max = check_real(f_max, "f_max", low=f_min, low_open=True)
         check_int(num_bins, "num_bins")
         check_int(hidden, "hidden")
         resolution = sample_rate / self.num_samples  # Hz an FFT bin
