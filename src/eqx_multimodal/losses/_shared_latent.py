@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
-from .._types import Scalar
+from .._types import pair_names, Scalar
 from .._validation import check_choice, check_int, check_real
 from ._contrastive import clip_loss, siglip_loss
 from ._reconstruction import reconstruction_loss
@@ -56,10 +56,6 @@ class LossWeights:
 
     def reconstruction_weight(self, modality: str) -> float:
         return dict(self.reconstruction).get(modality, 0.0)
-
-
-def pair_names(modalities: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(a, b) for i, a in enumerate(modalities) for b in modalities[i + 1 :]]
 
 
 def shared_latent_loss(

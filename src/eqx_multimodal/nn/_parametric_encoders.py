@@ -69,6 +69,13 @@ def _phase_weights(num_phases: int) -> tuple[np.ndarray, np.ndarray]:
     return phi.astype(np.float32), weights.astype(np.float32)
 
 
+def _check_frequencies(frequencies: Sequence[float]) -> tuple[float, ...]:
+    frequencies = tuple(frequencies)
+    if not frequencies:
+        raise ValueError("`frequencies` must name at least one frequency, got ()")
+    return tuple(check_real(f, "frequencies", low=0.0, low_open=True) for f in frequencies)
+
+
 def fit_gratings(
     gray: Float[Array, "height width"],
     frequencies: Sequence[float] = GUIDE_FREQUENCIES,
@@ -107,10 +114,7 @@ def fit_gratings(
     """
     if gray.ndim != 2:
         raise ValueError(f"`gray` must be one 2-D image channel, got shape {gray.shape}")
-    frequencies = tuple(frequencies)
-    if not frequencies:
-        raise ValueError("`frequencies` must name at least one frequency, got ()")
-    frequencies = tuple(check_real(f, "frequencies", low=0.0, low_open=True) for f in frequencies)
+    frequencies = _check_frequencies(frequencies)
     check_int(num_phases, "num_phases", minimum=2)
     check_int(sweeps, "sweeps")
     height, width = gray.shape
@@ -289,12 +293,7 @@ class GratingImageEncoder(eqx.Module):
         """
         self.image_shape = check_shape(image_shape, "image_shape", length=3)  # type: ignore
         check_int(d_model, "d_model")
-        frequencies = tuple(frequencies)
-        if not frequencies:
-            raise ValueError("`frequencies` must name at least one frequency, got ()")
-        self.frequencies = tuple(
-            check_real(f, "frequencies", low=0.0, low_open=True) for f in frequencies
-        )
+        self.frequencies = _check_frequencies(frequencies)
         self.harmonics = check_int(harmonics, "harmonics")
         check_int(hidden, "hidden")
         self.num_phases = check_int(num_phases, "num_phases", minimum=2)
@@ -302,7 +301,7 @@ class GratingImageEncoder(eqx.Module):
         features = 2 * self.harmonics + 2
         set_key, indexed_key = jr.split(key)
         self.components = _DeepSet(features, hidden, d_model, key=set_key)
-        self.indexed_head = eqx.nn.Linear(hidden * len(frequencies), d_model, key=indexed_key)
+        self.indexed_head = eqx.nn.Linear(hidden * len(self.frequencies), d_model, key=indexed_key)
 
     def gratings(self, image: Image) -> tuple[Float[Array, " K"], Float[Array, " K"]]:
         """The fitted amplitude and doubled phase of each grating (no gradient)."""

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._types import MODALITIES
+from .._types import MODALITIES, pair_names
 from .._validation import check_int, check_modalities, check_real
 from ..data._config import SyntheticConfig
 from ._generators import AudioDecoder, ImageDecoder, TokenBagDecoder
@@ -162,8 +162,7 @@ class SharedLatentModel(eqx.Module):
     @property
     def pairs(self) -> list[tuple[str, str]]:
         """Every pair of the model's modalities, in the order of `log_temperature`."""
-        m = self.modalities
-        return [(a, b) for i, a in enumerate(m) for b in m[i + 1 :]]
+        return pair_names(self.modalities)
 
     def pair_index(self, a: str, b: str) -> int:
         """The position of the pair `(a, b)` in `log_temperature` and `bias`."""
