@@ -9,7 +9,12 @@ import pytest
 
 import eqx_multimodal as em
 from eqx_multimodal.losses import clip_loss, LossWeights, shared_latent_loss, siglip_loss
-from eqx_multimodal.metrics import retrieval_metrics, retrieval_ranks
+from eqx_multimodal.metrics import (
+    retrieval_metrics,
+    retrieval_metrics_from_scores,
+    retrieval_ranks,
+    score_ranks,
+)
 from eqx_multimodal.nn import l2_normalize, SharedLatentModel
 from eqx_multimodal.training import (
     evaluate,
@@ -82,6 +87,21 @@ def test_retrieval_metrics(getkey):
     assert retrieval_metrics(same, same)["recall@10"] == 0.0
     ranks = retrieval_ranks(z, z[::-1])
     assert int(ranks.min()) >= 0 and int(ranks.max()) <= 49
+
+
+def test_retrieval_from_scores_matches_embeddings_and_keeps_float64(getkey):
+    a = l2_normalize(jr.normal(getkey(), (40, 8)))
+    b = l2_normalize(jr.normal(getkey(), (40, 8)))
+    assert retrieval_metrics_from_scores(a @ b.T) == retrieval_metrics(a, b)
+    # Fewer queries than gallery items: query i's match is column i.
+    scores = np.zeros((2, 5))
+    scores[0, 0], scores[1, 1], scores[1, 4] = 1.0, 1.0, 2.0
+    np.testing.assert_array_equal(score_ranks(scores), [0, 1])
+    # Scores a float32 cannot tell apart are ranked in the precision they come in.
+    close = np.array([[300.0 + 1e-9, 300.0], [300.0, 300.0 + 1e-9]])
+    assert retrieval_metrics_from_scores(close, ks=(1,))["recall@1"] == 1.0
+    with pytest.raises(ValueError, match=r"`scores` must be \(queries, gallery\)"):
+        score_ranks(np.zeros((3, 2)))
 
 
 def test_retrieval_of_unrelated_latents_is_at_chance(getkey):
@@ -289,12 +309,21 @@ def test_one_temperature_per_pair(getkey):
         assert float(after[name]) == float(before[name])
 
 
-def test_text_tower_maps_uniform_text_near_zero(getkey):
-    # The centred bag: the whole vocabulary once each maps to exactly zero, so the
-    # embedding measures how far the counts are from uniform (and cannot collapse to a
-    # constant direction through a bias).
+def test_text_tower_is_a_centred_bag_plus_a_learned_constant(getkey):
+    # The centred part maps the whole vocabulary once each to exactly zero, so it
+    # measures how far the counts are from uniform; the constant `offset` starts at zero
+    # and is trained (it carries the part of the score that depends only on the other
+    # modality's item).
     model = SharedLatentModel(SMALL, latent_dim=16, d_model=32, decoders=False, key=getkey())
     tower = model.encoders["text"]
-    assert float(jnp.max(jnp.abs(tower(jnp.arange(SMALL.vocab_size))))) < 1e-5
+    uniform = float(jnp.max(jnp.abs(tower.centred(jnp.arange(SMALL.vocab_size)))))
+    skewed = float(jnp.max(jnp.abs(tower.centred(jnp.zeros(6, jnp.int32)))))
+    assert skewed > 1e3 * max(uniform, 1e-9)
     assert model.heads["text"].bias is None
-    assert float(jnp.max(jnp.abs(tower(jnp.zeros(6, jnp.int32))))) > 1e-3
+    np.testing.assert_array_equal(tower.offset, 0.0)
+    tokens = jnp.arange(6)
+    moved = eqx.tree_at(lambda t: t.offset, tower, jnp.ones_like(tower.offset))
+    np.testing.assert_allclose(moved(tokens), tower.centred(tokens) + 1.0, rtol=1e-6)
+    batch = em.synthetic_batch(getkey(), jnp.arange(8), config=SMALL)
+    grads = eqx.filter_grad(lambda m: shared_latent_loss(m, batch)[0])(model)
+    assert float(jnp.max(jnp.abs(grads.encoders["text"].offset))) > 0.0

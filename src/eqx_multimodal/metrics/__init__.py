@@ -8,5 +8,7 @@ from ._alignment import (
 )
 from ._retrieval import (
     retrieval_metrics as retrieval_metrics,
+    retrieval_metrics_from_scores as retrieval_metrics_from_scores,
     retrieval_ranks as retrieval_ranks,
+    score_ranks as score_ranks,
 )

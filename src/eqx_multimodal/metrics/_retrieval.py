@@ -13,9 +13,26 @@ def retrieval_ranks(
     Ties count against the query: a candidate scoring the same as the match is ranked
     ahead of it, so a model that maps everything to one point scores at chance or worse.
     """
-    scores = queries @ gallery.T
-    true = jnp.diagonal(scores)
-    return jnp.sum(scores >= true[:, None], axis=1) - 1
+    return score_ranks(queries @ gallery.T)
+
+
+def score_ranks(
+    scores: Float[Array | np.ndarray, "queries gallery"],
+) -> Int[Array | np.ndarray, " queries"]:
+    """The rank (0 = first) of each query's true match, column `i` for row `i`, in a
+    matrix of scores (higher is better), with ties counted against the query.
+
+    A NumPy matrix is ranked in NumPy, in its own precision (likelihood scores in
+    float64 may differ by less than float32 resolves); anything else in JAX.
+    """
+    xp = np if isinstance(scores, np.ndarray) else jnp
+    scores = xp.asarray(scores)
+    if scores.ndim != 2 or scores.shape[0] > scores.shape[1]:
+        raise ValueError(
+            f"`scores` must be (queries, gallery) with queries <= gallery, got {scores.shape}"
+        )
+    true = xp.diagonal(scores)
+    return xp.sum(scores >= true[:, None], axis=1) - 1
 
 
 def retrieval_metrics(
@@ -34,7 +51,26 @@ def retrieval_metrics(
 
     ```
     """
-    ranks = np.asarray(retrieval_ranks(queries, gallery))
+    return _summary(np.asarray(retrieval_ranks(queries, gallery)), ks)
+
+
+def retrieval_metrics_from_scores(
+    scores: Float[Array | np.ndarray, "queries gallery"], ks: tuple[int, ...] = (1, 5, 10)
+) -> dict[str, float]:
+    """`retrieval_metrics` for any matcher: row `i` of `scores` scores query `i` against
+    the gallery (higher is better), and its true match is column `i`.
+
+    ```python
+    >>> import numpy as np
+    >>> retrieval_metrics_from_scores(np.array([[0.0, 1.0], [0.0, 1.0]]), ks=(1,))
+    {'recall@1': 0.5, 'median_rank': 1.5}
+
+    ```
+    """
+    return _summary(np.asarray(score_ranks(scores)), ks)
+
+
+def _summary(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
     out = {f"recall@{k}": float(np.mean(ranks < k)) for k in ks}
     out["median_rank"] = float(np.median(ranks + 1))
     return out

@@ -25,29 +25,56 @@ def l2_normalize(x: Float[Array, "*batch d"], eps: float = 1e-6) -> Float[Array,
 
 
 class _TextTower(eqx.Module):
-    """A centred bag of tokens: the mean embedding of the tokens minus the mean embedding
-    of the vocabulary, then a linear map, with no bias anywhere.
+    """A centred bag of tokens plus a learned constant: the mean embedding of the tokens
+    minus the mean embedding of the vocabulary, a linear map without bias, then `offset`.
 
-    A text drawn uniformly (the guide's text at alignment 0) maps to about 0, so the
-    embedding is a linear function of how far the token counts are from uniform, which
-    is what the guide's text says about the latent. Without the centring and the biases,
-    a constant output direction is an easy minimum of the contrastive loss for a weak
-    modality: trained beside image and audio, the old tower's outputs collapsed onto one
-    direction (mean cosine 0.997 after 300 steps) and its loss stayed at chance.
+    The guide's text has log-likelihood `sum_j n_j a z_j - L log sum_j c_j exp(a z_j)`
+    given the latent (token counts `n_j` per group), and the embedding follows its form:
+
+    - The centred part is linear in how far the token counts are from uniform (a text
+      drawn uniformly, at alignment 0, maps to about 0 before the offset): the first term.
+    - `offset` is the same for every text, so its dot product with the other modality's
+      latent is a score that depends only on that item: the second term, which a
+      centred, constant-free tower cannot express. Scored without it, even the true
+      latent retrieves text -> image at a third of the recall@10
+      (`benchmarks/text_information.py`). It starts at zero, so training starts from
+      the centred tower: an earlier tower with biases at their usual random start
+      mapped every text to nearly one direction (mean cosine 0.997 after 300 steps)
+      and its text terms stayed at chance.
+    - The token embeddings start small (`embed_scale`): Adam moves every entry by about
+      the learning rate a step, so embeddings drawn at scale 1 stay mostly random for
+      hundreds of steps, and the embedding of a text is then a random projection of its
+      1000 token counts rather than of what they say.
     """
 
     embedding: Float[Array, "vocab embed"]
     linear: eqx.nn.Linear
+    offset: Float[Array, " d_model"]
 
-    def __init__(self, vocab_size: int, d_model: int, *, embed_dim: int = 128, key: PRNGKeyArray):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        *,
+        embed_dim: int = 128,
+        embed_scale: float = 0.02,
+        key: PRNGKeyArray,
+    ):
         embedding_key, linear_key = jr.split(key)
-        self.embedding = jr.normal(embedding_key, (vocab_size, embed_dim), dtype=jnp.float32)
+        self.embedding = embed_scale * jr.normal(
+            embedding_key, (vocab_size, embed_dim), dtype=jnp.float32
+        )
         self.linear = eqx.nn.Linear(embed_dim, d_model, use_bias=False, key=linear_key)
+        self.offset = jnp.zeros(d_model, dtype=jnp.float32)
+
+    def centred(self, tokens: Array) -> Array:
+        """The part of the embedding that depends on the text (0 for a uniform bag)."""
+        centred = jnp.mean(self.embedding[tokens], axis=0) - jnp.mean(self.embedding, axis=0)
+        return self.linear(centred)
 
     def __call__(self, tokens: Array, *, key: PRNGKeyArray | None = None) -> Array:
         del key
-        centred = jnp.mean(self.embedding[tokens], axis=0) - jnp.mean(self.embedding, axis=0)
-        return self.linear(centred)
+        return self.centred(tokens) + self.offset
 
 
 def default_encoder(
@@ -147,7 +174,7 @@ class SharedLatentModel(eqx.Module):
         for name, k in keys.items():
             encoder_key, head_key, decoder_key = jr.split(k, 3)
             self.encoders[name] = default_encoder(name, config, d_model, key=encoder_key)
-            # No bias for text: see `_TextTower`.
+            # No bias for text: its constant is `_TextTower.offset`, which starts at 0.
             self.heads[name] = eqx.nn.Linear(
                 d_model, latent_dim, use_bias=name != "text", key=head_key
             )
