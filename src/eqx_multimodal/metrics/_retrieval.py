@@ -11,7 +11,8 @@ def retrieval_ranks(
     """The rank (0 = first) of each query's true match, row `i` of `gallery`.
 
     Ties count against the query: a candidate scoring the same as the match is ranked
-    ahead of it, so a model that maps everything to one point scores at chance or worse.
+    ahead of it, so a model that maps everything to one point scores at chance or worse
+    (and so do NaNs: see `score_ranks`).
     """
     return score_ranks(queries @ gallery.T)
 
@@ -20,10 +21,11 @@ def score_ranks(
     scores: Float[Array | np.ndarray, "queries gallery"],
 ) -> Int[Array | np.ndarray, " queries"]:
     """The rank (0 = first) of each query's true match, column `i` for row `i`, in a
-    matrix of scores (higher is better), with ties counted against the query.
+    matrix of scores (higher is better). Ties, and NaN scores anywhere in a row, count
+    against the query: a model whose scores are NaN ranks last, not first.
 
     A NumPy matrix is ranked in NumPy, in its own precision (likelihood scores in
-    float64 may differ by less than float32 resolves); anything else in JAX.
+    float64 may differ by less than float32 resolves); a JAX array in JAX.
     """
     xp = np if isinstance(scores, np.ndarray) else jnp
     scores = xp.asarray(scores)
@@ -32,7 +34,8 @@ def score_ranks(
             f"`scores` must be (queries, gallery) with queries <= gallery, got {scores.shape}"
         )
     true = xp.diagonal(scores)
-    return xp.sum(scores >= true[:, None], axis=1) - 1
+    # `not (score < true)`, so that a comparison with a NaN counts against the query.
+    return xp.sum(~(scores < true[:, None]), axis=1) - 1
 
 
 def retrieval_metrics(

@@ -34,13 +34,13 @@ class _TextTower(eqx.Module):
     - The centred part is linear in how far the token counts are from uniform (a text
       drawn uniformly, at alignment 0, maps to about 0 before the offset): the first term.
     - `offset` is the same for every text, so its dot product with the other modality's
-      latent is a score that depends only on that item: the second term, which a
-      centred, constant-free tower cannot express. Scored without it, even the true
-      latent retrieves text -> image at a third of the recall@10
-      (`benchmarks/text_information.py`). It starts at zero, so training starts from
-      the centred tower: an earlier tower with biases at their usual random start
-      mapped every text to nearly one direction (mean cosine 0.997 after 300 steps)
-      and its text terms stayed at chance.
+      latent is a score that depends only on that item: the second term. Centring
+      captures that term only to first order (it subtracts `L c_j / V` from each count,
+      linear in `z`); scored that way, even the true latent loses a third of its
+      text -> image recall@10 (`benchmarks/text_information.py`). It starts at zero,
+      so training starts from the centred tower: an earlier tower with biases at their
+      usual random start mapped every text to nearly one direction (mean cosine 0.997
+      after 300 steps) and its text terms stayed at chance.
     - The token embeddings start small (`embed_scale`): Adam moves every entry by about
       the learning rate a step, so embeddings drawn at scale 1 stay mostly random for
       hundreds of steps, and the embedding of a text is then a random projection of its

@@ -1,0 +1,72 @@
+"""The reference computations behind the README's information limits
+(`benchmarks/text_information.py`, `benchmarks/image_posterior.py`), against brute force."""
+
+import itertools
+import pathlib
+import sys
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+import image_posterior  # noqa: E402
+import text_information  # noqa: E402
+
+
+def brute_log_permanent(logits):
+    n = logits.shape[0]
+    terms = [sum(logits[k, p[k]] for k in range(n)) for p in itertools.permutations(range(n))]
+    return np.logaddexp.reduce(terms)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_log_permanent_matches_brute_force(n):
+    rng = np.random.default_rng(n)
+    for scale in (1.0, 200.0):  # large logits must not overflow
+        logits = scale * rng.normal(size=(4, n, n))
+        expected = [brute_log_permanent(m) for m in logits]
+        np.testing.assert_allclose(text_information.log_permanent(logits), expected, rtol=1e-10)
+
+
+def test_set_scores_sum_over_matchings_and_ignore_the_order_of_the_set():
+    rng = np.random.default_rng(0)
+    counts, z = rng.integers(0, 5, size=(3, 4)).astype(float), rng.normal(size=(5, 4))
+    scores = text_information.set_scores(counts, z, 0.8)
+    for q in range(3):
+        for g in range(5):
+            terms = [0.8 * counts[q] @ z[g, list(p)] for p in itertools.permutations(range(4))]
+            np.testing.assert_allclose(scores[q, g], np.logaddexp.reduce(terms), rtol=1e-10)
+    shuffled = text_information.set_scores(counts, z[:, ::-1], 0.8)
+    np.testing.assert_allclose(shuffled, scores, rtol=1e-12)
+
+
+def test_unsigned_scores_are_the_likelihood_summed_over_signs():
+    rng = np.random.default_rng(1)
+    sizes = np.array([4.0, 4.0, 3.0, 3.0, 3.0])
+    counts = rng.integers(0, 4, size=(2, 5)).astype(float)
+    z = rng.normal(size=(3, 3))
+    scores = text_information.unsigned_scores(counts, z, sizes, 0.8)
+    for q in range(2):
+        for g in range(3):
+            terms = []
+            for signs in itertools.product([-1.0, 1.0], repeat=3):
+                shown = np.abs(z[g]) * np.array(signs)
+                total = np.exp(0.8 * shown) @ sizes[:3] + sizes[3:].sum() * np.exp(0.32)
+                terms.append(0.8 * counts[q, :3] @ shown - counts[q].sum() * np.log(total))
+            np.testing.assert_allclose(scores[q, g], np.logaddexp.reduce(terms), rtol=1e-10)
+
+
+def test_posterior_energy_is_the_pixel_residual():
+    # The sufficient-statistics energy equals the squared pixel residual / (2 noise).
+    gray = jr.uniform(jr.key(0), (32, 32))
+    posterior = image_posterior.Posterior(gray)
+    index = jnp.array([100, 250, 400, 420, 500, 610, 700, 790])
+    z = image_posterior.GRID[index]
+    g = posterior.gain(index)
+    model = image_posterior.pattern(jnp.concatenate([z, jnp.stack([g, jnp.float32(0.0)])]))
+    residual = (gray - gray.mean()) - (model - model.mean())
+    expected = float(jnp.sum(residual**2) / (2 * posterior.noise) + 0.5 * jnp.sum(z**2))
+    np.testing.assert_allclose(float(posterior.energy(index)), expected, rtol=1e-3)
