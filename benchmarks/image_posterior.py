@@ -40,32 +40,33 @@ import numpy as np
 from text_information import group_counts  # the script beside this one
 
 from eqx_multimodal.data import synthetic_batch, SyntheticConfig
+from eqx_multimodal.data._synthetic import image_pattern
 from eqx_multimodal.metrics import retrieval_metrics_from_scores
-from eqx_multimodal.nn._parametric_encoders import _grating_products, GUIDE_FREQUENCIES
+from eqx_multimodal.nn._parametric_encoders import (
+    _grating_products,
+    _product_weights,
+    GUIDE_FREQUENCIES,
+)
 
 
 SIZE = 32
 GRID = jnp.linspace(-4.0, 4.0, 801)
 
 
-def pattern(params, size=SIZE):
-    """`c + g sum_k |z_k| cos(f_k y + pi z_k) sin(f_k x + pi z_k)`; params = (z, g, c)."""
-    z, g, c = params[:8], params[8], params[9]
-    f = jnp.asarray(GUIDE_FREQUENCIES)
-    u = jnp.linspace(-1.0, 1.0, size)  # both x and y: the images are square
-    sx = jnp.sin(f[:, None] * u[None, :] + jnp.pi * z[:, None])
-    cy = jnp.abs(z)[:, None] * jnp.cos(f[:, None] * u[None, :] + jnp.pi * z[:, None])
-    return c + g * jnp.einsum("kh,kw->hw", cy, sx)
+def model(params):
+    """`c + g image_pattern(z)`: the data core's pattern, min-max normalised, under a free
+    gain and offset (the same family as a raw pattern with its own); params = (z, g, c)."""
+    return params[9] + params[8] * image_pattern(params[:8], SIZE, SIZE)
 
 
 def fit_from(z, gray, iterations=10):
     """Levenberg-Marquardt on (z, g, c) from `z`, the gain and offset by least squares."""
-    shape = pattern(jnp.concatenate([z, jnp.array([1.0, 0.0])])).ravel()
+    shape = image_pattern(z, SIZE, SIZE).ravel()
     design = jnp.stack([shape, jnp.ones_like(shape)], axis=1)
     gc = jnp.linalg.lstsq(design, gray.ravel())[0]
 
     def residual(p):
-        return (pattern(p) - gray).ravel()
+        return (model(p) - gray).ravel()
 
     def body(carry, _):
         p, damping = carry
@@ -83,22 +84,12 @@ def _tables():
     """Per grid value `z`: the 4 product weights of `|z| cos(f y + pi z) sin(f x + pi z)`."""
     basis, _ = _grating_products(SIZE, SIZE, GUIDE_FREQUENCIES)
     basis = jnp.asarray(basis)  # (8, 4, pixels), centred
-    phase = jnp.pi * GRID
-    c, s = jnp.cos(phase), jnp.sin(phase)
-    weights = jnp.stack([c * c, -c * s, s * c, -s * s], -1) * jnp.abs(GRID)[:, None]
+    grid = np.asarray(GRID)
+    weights = jnp.asarray(_product_weights(np.pi * grid) * np.abs(grid)[:, None], jnp.float32)
     flat = basis.reshape(32, -1)
     gram = (flat @ flat.T).reshape(8, 4, 8, 4)
     norms = jnp.einsum("zm,kmkn,zn->kz", weights, gram, weights)
     return flat, gram, weights, norms
-
-
-def energy(stats, w, g, noise):
-    """The likelihood part of the posterior energy, squared residual / (2 noise), from
-    the sufficient statistics and the (8, 4) product weights `w` of the latents."""
-    proj, total, gram = stats
-    w = w.reshape(32)
-    residual = total - 2 * g * proj @ w + g * g * w @ gram.reshape(32, 32) @ w
-    return residual / (2 * noise)
 
 
 class Posterior:
@@ -121,9 +112,10 @@ class Posterior:
         return jnp.clip(g, 0.005, 0.5)
 
     def energy(self, index):
-        stats = (self.proj, self.total, self.gram)
-        likelihood = energy(stats, self.weights[index], self.gain(index), self.noise)
-        return likelihood + 0.5 * jnp.sum(GRID[index] ** 2)
+        """Squared residual / (2 noise) + |z|^2 / 2, the gain fitted to `index`."""
+        w, g = self.weights[index].reshape(32), self.gain(index)
+        residual = self.total - 2 * g * self.proj @ w + g * g * w @ self.gram.reshape(32, 32) @ w
+        return residual / (2 * self.noise) + 0.5 * jnp.sum(GRID[index] ** 2)
 
     def run(self, index, g, key, temperatures, window=None):
         """Gibbs sweeps over the 8 latents at the given temperatures (0: greedy), from
@@ -186,7 +178,7 @@ def main():
     batch = synthetic_batch(jr.key(args.seed), jnp.arange(args.images), config=config)
     gray = batch["image"].mean(-1)
     z = batch["latent"][:, :8]
-    counts = group_counts(batch["text"], config.vocab_size, config.latent_dim)
+    counts = group_counts(batch["text"], config.latent_dim)
     counts = (counts - counts.mean(0))[:, :8]
 
     start = time.perf_counter()

@@ -10,6 +10,8 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from eqx_multimodal.data._synthetic import image_pattern
+
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
 import image_posterior  # noqa: E402
@@ -60,13 +62,15 @@ def test_unsigned_scores_are_the_likelihood_summed_over_signs():
 
 
 def test_posterior_energy_is_the_pixel_residual():
-    # The sufficient-statistics energy equals the squared pixel residual / (2 noise).
-    gray = jr.uniform(jr.key(0), (32, 32))
-    posterior = image_posterior.Posterior(gray)
+    # The sufficient-statistics energy equals the squared pixel residual of the best gain
+    # and offset / (2 noise), plus the prior: here computed with the data core's pattern.
     index = jnp.array([100, 250, 400, 420, 500, 610, 700, 790])
     z = image_posterior.GRID[index]
-    g = posterior.gain(index)
-    model = image_posterior.pattern(jnp.concatenate([z, jnp.stack([g, jnp.float32(0.0)])]))
-    residual = (gray - gray.mean()) - (model - model.mean())
-    expected = float(jnp.sum(residual**2) / (2 * posterior.noise) + 0.5 * jnp.sum(z**2))
+    pattern = image_pattern(z, 32, 32)
+    gray = 0.1 + 0.7 * pattern + 0.05 * jr.normal(jr.key(0), (32, 32))
+    posterior = image_posterior.Posterior(gray)
+    assert 0.005 < float(posterior.gain(index)) < 0.5  # the gain is not clipped
+    design = np.stack([np.asarray(pattern).ravel(), np.ones(32 * 32)], axis=1)
+    _, residual, _, _ = np.linalg.lstsq(design, np.asarray(gray, np.float64).ravel())
+    expected = residual[0] / (2 * float(posterior.noise)) + 0.5 * float(jnp.sum(z**2))
     np.testing.assert_allclose(float(posterior.energy(index)), expected, rtol=1e-3)

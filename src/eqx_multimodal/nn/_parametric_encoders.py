@@ -58,15 +58,19 @@ def _grating_products(
     return basis.astype(np.float32), gram.astype(np.float32)
 
 
-@functools.cache
-def _phase_weights(num_phases: int) -> tuple[np.ndarray, np.ndarray]:
-    """The phases of the grid on [0, pi) and, for each, the coefficients of
-    `cos(f y + phi) sin(f x + phi)` on the 4 products of `_grating_products`."""
-    phi = np.pi * np.arange(num_phases) / num_phases
+def _product_weights(phi: np.ndarray) -> np.ndarray:
+    """For each phase, the coefficients of `cos(f y + phi) sin(f x + phi)` on the 4
+    products of `_grating_products`, `(..., 4)`."""
     c, s = np.cos(phi), np.sin(phi)
     # cos(fy + p) sin(fx + p) = c^2 cy sx - c s sy sx + s c cy cx - s^2 sy cx.
-    weights = np.stack([c * c, -c * s, s * c, -s * s], axis=-1)
-    return phi.astype(np.float32), weights.astype(np.float32)
+    return np.stack([c * c, -c * s, s * c, -s * s], axis=-1)
+
+
+@functools.cache
+def _phase_weights(num_phases: int) -> tuple[np.ndarray, np.ndarray]:
+    """The phases of the grid on [0, pi) and, for each, `_product_weights`."""
+    phi = np.pi * np.arange(num_phases) / num_phases
+    return phi.astype(np.float32), _product_weights(phi).astype(np.float32)
 
 
 def _check_frequencies(frequencies: Sequence[float]) -> tuple[float, ...]:
