@@ -19,7 +19,7 @@ import jax.random as jr
 
 import eqx_multimodal as em
 from eqx_multimodal import nnx as shim
-from eqx_multimodal._progress import format_table
+from eqx_multimodal.cli._tables import format_table
 from eqx_multimodal.data import _reference as ref
 
 
@@ -110,7 +110,7 @@ def main():
     # First call for a configuration nobody has compiled yet (a new sequence length).
     fresh = CONFIG.replace(seq_length=CONFIG.seq_length + 1)
     start = time.perf_counter()
-    jax.block_until_ready(em.synthetic_batch(key, jnp.arange(args.batch_size), config=fresh))
+    jax.block_until_ready(em.synthetic_batch(jnp.arange(args.batch_size), key=key, config=fresh))
     compile_seconds = time.perf_counter() - start
     print(
         format_table(

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import optax
 
-from eqx_multimodal._progress import format_table
+from eqx_multimodal.cli._tables import format_table
 from eqx_multimodal.nnx import Rngs, TextToImageGenerator
 
 

@@ -25,6 +25,6 @@ for batch in head.batches(256, key=jr.key(1)):
 # How strongly does each modality depend on its latent, as the alignment grows?
 for alignment in (0.0, 0.3, 0.6, 0.9, 1.0):
     cfg = config.replace(alignment=alignment)
-    batch = em.synthetic_batch(jr.key(2), jnp.arange(128), config=cfg)
+    batch = em.synthetic_batch(jnp.arange(128), key=jr.key(2), config=cfg)
     dependence = jax.tree.map(float, alignment_dependence(batch, cfg))
     print(f"alignment {alignment:.1f}: " + ", ".join(f"{k} {v:.2f}" for k, v in dependence.items()))

@@ -29,9 +29,9 @@ def test_generate_writes_the_dataset(tmp_path, capsys):
             "--image-shape",
             "8,8,1",
             "--sample-rate",
-            "800",
+            "4000",
             "--duration",
-            "0.25",
+            "0.05",
             "--batch-size",
             "4",
         ]
@@ -72,11 +72,12 @@ def test_generate_is_deterministic_and_seeded(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--alignment", "1.5"], "--alignment: expected a number in [0, 1], got '1.5'"),
-        (["--num-samples", "0"], "--num-samples: expected a positive integer, got '0'"),
-        (["--modalities", "image,smell"], "--modalities: expected a comma-separated subset"),
+        (["--alignment", "1.5"], "`--alignment` must be in [0, 1], got 1.5"),
+        (["--num-samples", "0"], "`--num-samples` must be a positive integer, got 0"),
+        (["--modalities", "image,smell"], "`--modalities` contains unknown modality 'smell'"),
         (["--out", "x.txt"], "--out must end in .npz"),
-        (["--image-shape", "8,8"], "--image-shape: expected a shape H,W,C"),
+        (["--image-shape", "8,8"], "`--image-shape` must have 3 entries, got 2"),
+        (["--image-shape", "8,a,3"], "argument --image-shape: expected comma-separated integers"),
         (["--sample-rate", "10", "--duration", "0.01"], "at least one audio sample"),
     ],
 )
@@ -87,6 +88,7 @@ def test_generate_bad_options_are_one_line_errors(args, message, capsys):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_points():
     out = subprocess.run(
         [sys.executable, "-m", "eqx_multimodal", "--version"], capture_output=True, text=True

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -13,9 +14,9 @@ DATA = [
     "--seq-length",
     "6",
     "--sample-rate",
-    "800",
+    "4000",
     "--duration",
-    "0.5",
+    "0.1",
 ]
 
 
@@ -31,6 +32,8 @@ def run_dir(tmp_path_factory):
             "8",
             "--gallery",
             "40",
+            "--val-gallery",
+            "16",
             "--out",
             str(out),
             "--quiet",
@@ -41,10 +44,11 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_the_run(run_dir):
     for name in (
-        "checkpoint.eqx",
         "checkpoint.json",
+        "checkpoints",
         "config.json",
         "metrics.jsonl",
         "evaluation.json",
@@ -58,6 +62,7 @@ def test_train_writes_the_run(run_dir):
     assert config["steps"] == 4 and config["data"]["image_shape"] == [8, 8, 3]
 
 
+@pytest.mark.slow
 def test_evaluate_writes_every_ordered_pair(run_dir, tmp_path, capsys):
     out = tmp_path / "eval.json"
     code = run_cli(
@@ -90,6 +95,7 @@ def test_evaluate_writes_every_ordered_pair(run_dir, tmp_path, capsys):
     assert "image->audio" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_evaluate_a_subset_of_modalities(run_dir, tmp_path):
     out = tmp_path / "eval.json"
     assert (
@@ -115,10 +121,11 @@ def test_evaluate_a_subset_of_modalities(run_dir, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["train", "--steps", "0"], "--steps: expected a positive integer, got '0'"),
-        (["train", "--alignment", "1.5"], "--alignment: expected a number in [0, 1]"),
-        (["train", "--batch-size", "1", "--steps", "1"], "--batch-size must be at least 2"),
-        (["train", "--modalities", "image,video"], "--modalities: expected a comma-separated"),
+        (["train", "--steps", "0"], "`--steps` must be a positive integer, got 0"),
+        (["train", "--alignment", "1.5"], "`--alignment` must be in [0, 1], got 1.5"),
+        (["train", "--batch-size", "1", "--steps", "1"], "`--batch-size` must be an integer >= 2"),
+        (["train", "--modalities", "image,video"], "`--modalities` contains unknown modality"),
+        (["train", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
         (["evaluate", "--checkpoint", "/nonexistent/run"], "does not exist"),
         (["evaluate"], "the following arguments are required: --checkpoint"),
     ],
@@ -134,19 +141,21 @@ def test_corrupt_or_missing_checkpoints(run_dir, tmp_path, capsys):
     empty.mkdir()
     assert run_cli(["evaluate", "--checkpoint", str(empty)]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for name in ("checkpoint.json", "config.json"):
-        (broken / name).write_text((run_dir / name).read_text())
-    (broken / "checkpoint.eqx").write_bytes(b"not a checkpoint")
+    broken = shutil.copytree(run_dir, tmp_path / "broken")
+    latest = json.loads((broken / "checkpoint.json").read_text())["latest"]["file"]
+    (broken / latest).write_bytes(b"not a checkpoint")
     assert run_cli(["evaluate", "--checkpoint", str(broken)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "is corrupt" in err and len(err.splitlines()) == 1
+    assert "does not match its checksum" in err and len(err.splitlines()) == 1
     (broken / "checkpoint.json").write_text("{")
     assert run_cli(["evaluate", "--checkpoint", str(broken)]) == 2
     assert "is corrupt" in capsys.readouterr().err
+    # A file where the run's folder belongs says so.
+    assert run_cli(["evaluate", "--checkpoint", str(run_dir / "config.json")]) == 2
+    assert "is a file; pass the run's folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_rejects_untrained_modalities(tmp_path, capsys):
     out = tmp_path / "ia"
     assert (
@@ -159,8 +168,12 @@ def test_evaluate_rejects_untrained_modalities(tmp_path, capsys):
                 "4",
                 "--gallery",
                 "10",
+                "--val-gallery",
+                "16",
                 "--modalities",
                 "image,audio",
+                "--towers",
+                "guide",
                 "--out",
                 str(out),
                 "--quiet",

@@ -22,7 +22,7 @@ def test_modalities_are_canonically_ordered():
 
 def test_num_audio_samples_has_no_float_artefacts():
     assert em.SyntheticConfig(sample_rate=8000, duration=0.29).num_audio_samples == 2320
-    assert em.SyntheticConfig(sample_rate=10, duration=0.15).num_audio_samples == 1
+    assert em.SyntheticConfig(["image"], sample_rate=10, duration=0.15).num_audio_samples == 1
 
 
 def test_frozen():

@@ -16,6 +16,7 @@ def _modules():
         yield info.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_modules()))
 def test_docstring_examples(name):
     module = importlib.import_module(name)

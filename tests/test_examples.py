@@ -10,6 +10,7 @@ import pytest
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "script,args,expected",
     [
@@ -22,6 +23,7 @@ EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
         ),
     ],
 )
+@pytest.mark.slow
 def test_example_runs(script, args, expected):
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=600

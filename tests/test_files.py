@@ -11,21 +11,21 @@ from PIL import Image
 
 import eqx_multimodal as em
 from eqx_multimodal.cli import main
-from eqx_multimodal.data._files import PairedFolderWriter
+from eqx_multimodal.data import PairedFolderWriter
 
 from .helpers import run_cli as run
 
 
 CONFIG = em.SyntheticConfig(
-    alignment=0.7, image_shape=(8, 8, 3), sample_rate=800, duration=0.25, seq_length=12
+    alignment=0.7, image_shape=(8, 8, 3), sample_rate=4000, duration=0.05, seq_length=12
 )
 ARGS = [
     "--image-shape",
     "8,8,3",
     "--sample-rate",
-    "800",
+    "4000",
     "--duration",
-    "0.25",
+    "0.05",
     "--seq-length",
     "12",
 ]
@@ -48,7 +48,7 @@ def folder(exported, tmp_path):
     return shutil.copytree(exported, tmp_path / "copy")
 
 
-def write_wave(path, values, *, rate=800, channels=1, width=2):
+def write_wave(path, values, *, rate=4000, channels=1, width=2):
     with wave.open(str(path), "wb") as f:
         f.setnchannels(channels)
         f.setsampwidth(width)
@@ -60,12 +60,12 @@ def test_export_then_load_gives_the_same_arrays(exported):
     expected = em.SyntheticDataset(CONFIG, N, key=jr.key(SEED))[:]
     dataset = em.load_paired_folder(exported)
     loaded = dataset[:]
-    assert dataset.modalities == ("image", "text", "audio", "latent")
+    assert dataset.modalities == ("image", "text", "audio") and "latent" in loaded
     assert dataset.pairs == (("image", "text"), ("image", "audio"), ("text", "audio"))
     assert loaded["image"].dtype == jnp.float32 and loaded["audio"].dtype == jnp.float32
     np.testing.assert_array_equal(loaded["text"], expected["text"])
     np.testing.assert_array_equal(loaded["latent"], expected["latent"])
-    np.testing.assert_array_equal(loaded["alignment_scores"], jnp.full(N, 0.7, jnp.float32))
+    np.testing.assert_array_equal(loaded["alignment_score"], jnp.full(N, 0.7, jnp.float32))
     # Half a quantisation step, and a little for float32 rounding.
     image_error = np.abs(np.asarray(loaded["image"]) - np.asarray(expected["image"])).max()
     audio_error = np.abs(np.asarray(loaded["audio"]) - np.asarray(expected["audio"])).max()
@@ -88,14 +88,14 @@ def test_export_layout(exported, capsys):
         assert (f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()) == (
             1,
             2,
-            800,
+            4000,
             200,
         )
     lines = (exported / "text.jsonl").read_text().splitlines()
     assert len(lines) == N and len(json.loads(lines[1])["tokens"]) == 12
     manifest = json.loads((exported / "manifest.json").read_text())
     assert manifest["config"] == {**CONFIG.to_dict(), "alignment": 0.7}
-    assert manifest["seed"] == SEED and manifest["sample_rate"] == 800
+    assert manifest["seed"] == SEED and manifest["sample_rate"] == 4000
     assert manifest["samples"][1]["image"] == "image/000001.png"
     assert leftover_partials(exported.parent) == []
 
@@ -121,7 +121,7 @@ def test_export_summary_and_text_only_export(tmp_path, monkeypatch, capsys):
     [
         (["--image-shape", "8,8,5"], "--image-shape: PNG holds 1 to 4 channels, got 5"),
         (["--out", "no/such/folder/data"], "--out folder 'no/such/folder' does not exist"),
-        (["--num-samples", "0"], "--num-samples: expected a positive integer"),
+        (["--num-samples", "0"], "`--num-samples` must be a positive integer, got 0"),
     ],
 )
 def test_export_errors_are_one_line(args, message, tmp_path, capsys):
@@ -160,7 +160,7 @@ def test_save_and_load_your_own_arrays(tmp_path, getkey):
     dataset = em.load_paired_folder(path, image_shape=(6, 5, 1), sample_rate=8000)
     loaded = dataset[:]
     assert dataset.pairs == (("audio", "image"),) and "latent" not in loaded
-    np.testing.assert_array_equal(loaded["alignment_scores"], alignments)
+    np.testing.assert_array_equal(loaded["alignment_score"], alignments)
     np.testing.assert_array_equal(loaded["text"], data["text"])
     np.testing.assert_allclose(loaded["image"], data["image"], atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(loaded["audio"], data["audio"], atol=0.5 / 32767 + 1e-7)
@@ -181,19 +181,19 @@ def test_a_folder_without_manifest_made_by_hand(tmp_path):
     with wave.open(str(tmp_path / "audio" / "10.wav"), "wb") as f:  # 24-bit
         f.setnchannels(1)
         f.setsampwidth(3)
-        f.setframerate(800)
+        f.setframerate(4000)
         f.writeframes(bytes([0, 0, 0, 0xFF, 0xFF, 0x7F, 0x00, 0x00, 0x80]))
     with wave.open(str(tmp_path / "audio" / "2.wav"), "wb") as f:  # unsigned 8-bit
         f.setnchannels(1)
         f.setsampwidth(1)
-        f.setframerate(800)
+        f.setframerate(4000)
         f.writeframes(bytes([128, 255, 1]))
     loaded = em.load_paired_folder(tmp_path)[:]
     np.testing.assert_array_equal(loaded["text"], [[0, 1], [1, 2], [2, 3]])
     assert loaded["image"].shape == (3, 2, 3, 3)
     np.testing.assert_array_equal(loaded["image"][:, 0, 0], [[0, 0, 0], [1, 0, 0], [0, 1, 0]])
     np.testing.assert_allclose(loaded["audio"], [[0, 1, -1]] * 3)
-    np.testing.assert_array_equal(loaded["alignment_scores"], [1, 1, 1])
+    np.testing.assert_array_equal(loaded["alignment_score"], [1, 1, 1])
 
 
 def _replace_image(size=(8, 8), mode="RGB"):
@@ -265,7 +265,7 @@ LOAD_ERRORS = {
     ),
     "sample rate": (
         lambda f: write_wave(f / "audio/000001.wav", np.zeros(200), rate=400),
-        "audio/000001.wav: sample rate 400 Hz, expected 800 Hz (manifest.json)",
+        "audio/000001.wav: sample rate 400 Hz, expected 4000 Hz (manifest.json)",
     ),
     "audio length": (
         lambda f: write_wave(f / "audio/000004.wav", np.zeros(150)),
@@ -366,7 +366,7 @@ def test_load_errors_name_the_file(case, folder):
 
 def test_load_errors_against_the_caller_expectations(folder):
     with pytest.raises(
-        ValueError, match=r"sample rate 800 Hz, expected 16000 Hz \(`sample_rate`\)"
+        ValueError, match=r"sample rate 4000 Hz, expected 16000 Hz \(`sample_rate`\)"
     ):
         em.load_paired_folder(folder, sample_rate=16000)
     with pytest.raises(
@@ -390,7 +390,7 @@ def test_load_without_manifest_keeps_every_sample(folder):
     (folder / "manifest.json").unlink()
     dataset = em.load_paired_folder(folder)
     assert len(dataset) == N and dataset.modalities == ("image", "text", "audio")
-    np.testing.assert_array_equal(dataset[:]["alignment_scores"], np.ones(N, np.float32))
+    np.testing.assert_array_equal(dataset[:]["alignment_score"], np.ones(N, np.float32))
 
 
 @pytest.mark.parametrize(

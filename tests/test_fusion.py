@@ -20,6 +20,7 @@ def fusion(request):
     return nn.GatedFusion(32, 3, key=jr.key(0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("present", MASKS, ids=IDS)
 def test_every_presence_mask_is_finite_with_zero_gradient_to_missing(fusion, present):
     embeddings = jr.normal(jr.key(1), (3, 32))

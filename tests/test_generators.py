@@ -30,6 +30,7 @@ def _train(model, loss_fn, steps, learning_rate=3e-3):
     return model, float(loss)
 
 
+@pytest.mark.slow
 def test_image_to_text_copies_a_taught_pattern():
     images = jnp.stack([jnp.zeros(CONFIG.image_shape), jnp.ones(CONFIG.image_shape)])
     texts = jnp.array([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], jnp.int32)
@@ -40,7 +41,7 @@ def test_image_to_text_copies_a_taught_pattern():
 
     model, loss = _train(model, loss_fn, 250)
     assert loss < 0.05
-    greedy = jax.vmap(lambda x: model(x))(images)
+    greedy = jax.vmap(lambda x: model(x, greedy=True))(images)
     np.testing.assert_array_equal(greedy, texts)
     decode = eqx.filter_jit(
         lambda m, x, k: m.decoder.decode(
@@ -51,6 +52,7 @@ def test_image_to_text_copies_a_taught_pattern():
     np.testing.assert_array_equal(decode(model, images[0], jr.key(1)), texts[0])
 
 
+@pytest.mark.slow
 def test_each_token_is_conditioned_on_the_ones_before():
     # Same image, two sequences that share a first token and then differ: only the
     # previous tokens can tell the decoder which continuation to produce.
@@ -71,13 +73,17 @@ def test_each_token_is_conditioned_on_the_ones_before():
         np.testing.assert_array_equal(jnp.argmax(logits[1:], axis=-1), seq[1:])
 
 
+@pytest.mark.slow
 def test_sampling_depends_on_the_key_and_greedy_does_not():
     model = nn.make_generator("image", "text", CONFIG, d_model=16, key=jr.key(0))
     image = jr.uniform(jr.key(1), CONFIG.image_shape)
     a, b = model(image, key=jr.key(2)), model(image, key=jr.key(3))
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(model(image, key=jr.key(2)), a)
-    np.testing.assert_array_equal(model(image), model(image))
+    np.testing.assert_array_equal(model(image, greedy=True), model(image, greedy=True))
+    # Greedy decoding is asked for, never fallen into: without a key, sampling raises.
+    with pytest.raises(ValueError, match="pass `key=` to sample, or `greedy=True`"):
+        model(image)
     condition = model.encoder(image)
     assert not np.array_equal(
         model.decoder.decode(condition, method="sample", key=jr.key(4), temperature=5.0),
@@ -85,7 +91,8 @@ def test_sampling_depends_on_the_key_and_greedy_does_not():
     )
     # top_k=1 is greedy.
     np.testing.assert_array_equal(
-        model.decoder.decode(condition, method="sample", key=jr.key(6), top_k=1), model(image)
+        model.decoder.decode(condition, method="sample", key=jr.key(6), top_k=1),
+        model(image, greedy=True),
     )
 
 
@@ -150,6 +157,7 @@ def _numpy_stft_magnitude(wave, n_fft, hop_length):
 @pytest.mark.parametrize(
     "n, n_fft, hop", [(256, 64, 32), (1000, 400, 160), (999, 37, 5), (50, 16, 20), (200, 64, 1)]
 )
+@pytest.mark.slow
 def test_stft_matches_numpy(n, n_fft, hop, getkey):
     waves = jr.normal(getkey(), (2, n))
     expected = np.stack([_numpy_stft_magnitude(w, n_fft, hop) for w in waves])

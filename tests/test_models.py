@@ -8,6 +8,8 @@ import numpy as np
 import optax
 import pytest
 
+from eqx_multimodal.testing import check_module
+
 from .helpers import MODULE_CASES, tree_allclose
 
 
@@ -21,22 +23,19 @@ def _batch(case, key, size):
     return inputs, targets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
-def test_shape_dtype_jit_vmap(case, getkey):
+def test_module_contract(case, getkey):
+    # The contract users check their own modules with (`eqx_multimodal.testing`):
+    # stable shapes, finite values, jit == eager, vmap == loop, the key's role, finite
+    # gradients.
     module = case.make(getkey())
     inputs = case.inputs(getkey())
-    out = case.call(module, inputs, None)
+    out = check_module(module, inputs, key=getkey(), call=case.call, random=case.random)
     assert out.shape == case.out_shape and out.dtype == case.out_dtype
-    assert bool(jnp.all(jnp.isfinite(out)))
-    jitted = eqx.filter_jit(case.call)(module, inputs, None)
-    assert tree_allclose(out, jitted, rtol=1e-4, atol=1e-5)
-    batch, _ = _batch(case, getkey(), 3)
-    vmapped = eqx.filter_jit(jax.vmap(case.call, in_axes=(None, 0, None)))(module, batch, None)
-    single = eqx.filter_jit(case.call)
-    looped = [single(module, jax.tree.map(lambda x: x[i], batch), None) for i in range(3)]
-    assert tree_allclose(vmapped, jnp.stack(looped), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_initialisation_key(case, getkey):
     key, other = getkey(), getkey()
@@ -48,6 +47,7 @@ def test_initialisation_key(case, getkey):
     assert not np.array_equal(same, different)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_overfits_a_tiny_batch(case, getkey):
     module = case.make(getkey())

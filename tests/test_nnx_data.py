@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import eqx_multimodal as em
 from eqx_multimodal import nnx as shim
 
 from .helpers import tree_equal
@@ -133,6 +132,7 @@ def test_same_seed_same_dataset(Rngs):
     assert tree_equal(a[:], b[:])
 
 
+@pytest.mark.slow
 def test_get_batch_is_fresh_each_call(Rngs):
     dataset = shim.create_synthetic_multi_modal_dataset(
         modalities=["text"], num_samples=1000, text_vocab_size=10, rngs=Rngs(0)
@@ -328,23 +328,13 @@ def test_rngs_streams():
         shim.Rngs()
 
 
-def test_the_shim_is_not_imported_by_the_core():
-    import subprocess
-    import sys
-
-    code = "import eqx_multimodal, sys; print('eqx_multimodal.nnx' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-    assert em.SyntheticConfig is not None
-
-
 def test_a_second_dataset_of_the_same_shapes_compiles_nothing(count_compiles):
     kwargs = dict(
         modalities=["image", "audio"],
         num_samples=100,
         image_shape=(6, 6, 1),
-        audio_sample_rate=300,
-        audio_duration=0.5,
+        audio_sample_rate=4000,
+        audio_duration=0.05,
     )
     rngs = shim.Rngs(0)
     train = shim.create_synthetic_multi_modal_dataset(**kwargs, rngs=rngs)

@@ -24,6 +24,7 @@ def sample():
     return dataset[0]
 
 
+@pytest.mark.slow
 def test_guide_fusion_usage(Rngs, sample):
     from eqx_multimodal.nnx import early_fusion, late_fusion, MultiModalAttentionFusion
 
@@ -79,6 +80,7 @@ def test_guide_text_to_image_usage(Rngs, sample):
     )
 
 
+@pytest.mark.slow
 def test_guide_image_to_text_usage(Rngs, sample):
     from eqx_multimodal.nnx import ImageToTextGenerator
 

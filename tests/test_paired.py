@@ -24,7 +24,7 @@ def test_sample_carries_scores_and_pairs():
     sample = dataset[2]
     assert sample["image"].shape == (4, 4, 3)
     assert sample["text"].shape == (5,) and sample["audio"].shape == (20,)
-    assert float(sample["alignment_scores"]) == pytest.approx(0.4)
+    assert float(sample["alignment_score"]) == pytest.approx(0.4)
     assert sample["pairs"] == pairs
     np.testing.assert_array_equal(sample["text"], _data()["text"][2])
 
@@ -32,7 +32,7 @@ def test_sample_carries_scores_and_pairs():
 def test_defaults():
     dataset = em.PairedDataset(_data())
     assert dataset.pairs == (("image", "text"), ("image", "audio"), ("text", "audio"))
-    assert float(dataset[0]["alignment_scores"]) == 1.0
+    assert float(dataset[0]["alignment_score"]) == 1.0
     assert len(dataset) == N and dataset.modalities == ("image", "text", "audio")
 
 

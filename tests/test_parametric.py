@@ -9,8 +9,8 @@ import pytest
 
 import eqx_multimodal as em
 from eqx_multimodal import nn
-from eqx_multimodal.data._synthetic import audio_from_latent, image_from_latent, image_pattern
-from eqx_multimodal.nn._parametric_encoders import _grating_products
+from eqx_multimodal.data import audio_from_latent, image_from_latent, image_pattern
+from eqx_multimodal.nn._signal import _grating_products
 
 
 def _circular(a, b):
@@ -99,6 +99,7 @@ def test_spectral_peaks_with_fewer_peaks_than_asked():
     assert float(jnp.max(silence[1])) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("modality", ["image", "audio"])
 def test_constant_input_gives_finite_embedding_and_gradient(modality, getkey):
     config = em.SyntheticConfig(modalities=["image", "audio"])
@@ -147,7 +148,7 @@ def test_bad_arguments_name_the_argument(getkey, without_runtime_typecheck):
     with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
         image(jnp.zeros((16, 16, 3)))
     audio = nn.PeakAudioEncoder(256, 16, sample_rate=256, f_min=10.0, f_max=120.0, key=getkey())
-    with pytest.raises(ValueError, match="256 samples"):
+    with pytest.raises(ValueError, match=r"\(256,\)"):
         audio(jnp.zeros(100))
 
 

@@ -21,6 +21,7 @@ def test_quickstart_is_two_commands_that_install_and_run():
     assert lines[1].startswith("pip install") and "pytest" in lines[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", RUNNABLE, ids=[f"block{i}" for i in range(len(RUNNABLE))])
 def test_python_examples_run(code):
     exec(compile(code, "README.md", "exec"), {})

@@ -12,8 +12,8 @@ from eqx_multimodal.viz import alignment_figure, alignment_sweep, preview_figure
 from .helpers import run_cli as run
 
 
-SMALL = em.SyntheticConfig(image_shape=(8, 8, 3), sample_rate=800, duration=0.25)
-SMALL_ARGS = ["--image-shape", "8,8,3", "--sample-rate", "800", "--duration", "0.25"]
+SMALL = em.SyntheticConfig(image_shape=(8, 8, 3), sample_rate=4000, duration=0.05)
+SMALL_ARGS = ["--image-shape", "8,8,3", "--sample-rate", "4000", "--duration", "0.05"]
 HINT = 'pip install "eqx-multimodal[viz]"'
 
 
@@ -121,6 +121,28 @@ def _history():
     return history
 
 
+def _run_history():
+    """Rows as `fit` logs them: training terms every 20 steps, validation every 100."""
+    pairs = ["image-text", "image-audio", "text-audio"]
+    history = []
+    for step in range(20, 501, 20):
+        decay = np.exp(-step / 200)
+        record = {"step": step, "loss": 10 * decay + 1, "alignment": 0.8}
+        record.update({f"contrastive/{p}": 3 * decay + 0.5 + i for i, p in enumerate(pairs)})
+        record.update({f"recon/{m}": 0.5 * decay + 0.01 for m in ("image", "text", "audio")})
+        record.update({f"temperature/{p}": 10 + step / 20 for p in pairs})
+        record["steps_per_sec"] = 5.0 + np.sin(step)
+        if step % 100 == 0:
+            record["val_loss"] = record["loss"] * 1.1
+            record.update({f"val/contrastive/{p}": 3.3 * decay + 0.6 for p in pairs})
+            for a, b in (("image", "audio"), ("audio", "image")):
+                record[f"val_recall@1 {a}->{b}"] = 0.5 * (1 - decay)
+                record[f"val_recall@10 {a}->{b}"] = 0.9 * (1 - decay)
+            record["val_score"] = 0.9 * (1 - decay)
+        history.append(record)
+    return history
+
+
 RETRIEVAL = {
     "image->audio": {"recall@1": 0.2, "recall@5": 0.5, "recall@10": 0.7, "median_rank": 5.0},
     "audio->image": {"recall@1": 0.25, "recall@5": 0.55, "recall@10": 0.75, "median_rank": 4.0},
@@ -129,16 +151,38 @@ RETRIEVAL = {
 
 def test_training_report_curves_and_table(tmp_path):
     path = tmp_path / "training.png"
-    figure = training_report(_history(), RETRIEVAL, path)
-    assert_drawn(path, 1100, 750)
-    loss, terms, other, table = figure.axes
-    assert [ax.get_title() for ax in figure.axes] == ["loss", "loss terms", "other", "retrieval"]
-    curves = {line.get_label(): line for ax in (loss, terms, other) for line in ax.lines}
-    assert sorted(curves) == ["loss", "loss/contrastive", "loss/recon_image", "lr", "val_loss"]
-    np.testing.assert_array_equal(curves["val_loss"].get_xdata(), [0, 40, 80, 120, 160])
-    assert curves["val_loss"].get_linestyle() == "--"
-    assert curves["val_loss"].get_color() == curves["loss"].get_color()
-    assert loss.get_yscale() == "log" and terms.get_yscale() == "log"
+    figure = training_report(_run_history(), RETRIEVAL, path)
+    *panels, table = figure.axes
+    titles = [ax.get_title() for ax in panels]
+    assert titles == [
+        "loss",
+        "contrastive terms",
+        "reconstruction terms",
+        "temperatures",
+        "validation recall",
+        "throughput",
+    ]
+    # Two rows of three panels, then the table: 3 * 4.2 + 0.8 by 2 * 3.2 + 2.4 inches.
+    assert_drawn(path, 1340, 880)
+    curves = {line.get_label(): line for ax in panels for line in ax.lines}
+    loss, val_loss = curves["loss"], curves["val_loss"]
+    np.testing.assert_array_equal(val_loss.get_xdata(), [100, 200, 300, 400, 500])
+    # The training and validation losses in two colours, the validation one dashed.
+    assert val_loss.get_color() != loss.get_color() and val_loss.get_linestyle() == "--"
+    # A term's validation curve has its training curve's colour, dashed.
+    term, val_term = curves["contrastive/image-audio"], curves["val/contrastive/image-audio"]
+    assert term.get_color() == val_term.get_color() and val_term.get_linestyle() == "--"
+    other = curves["contrastive/image-text"]
+    assert other.get_color() != term.get_color()
+    # Recall: one colour a pair, R@10 dashed; different pairs, different colours.
+    r1, r10 = curves["val_recall@1 image->audio"], curves["val_recall@10 image->audio"]
+    assert r1.get_color() == r10.get_color() and r10.get_linestyle() == "--"
+    assert curves["val_recall@1 audio->image"].get_color() != r1.get_color()
+    # Temperatures are not losses: their own panel, on a linear scale; steps/s too, and
+    # a constant alignment is no curve.
+    assert panels[3].get_yscale() == "linear" and panels[5].get_yscale() == "linear"
+    assert [line.get_label() for line in panels[5].lines] == ["steps_per_sec"]
+    assert panels[0].get_yscale() == "log" and panels[1].get_yscale() == "log"
     cells = {cell.get_text().get_text() for cell in table.tables[0].get_celld().values()}
     assert {"image->audio", "median_rank", "0.25", "5"} <= cells
 
@@ -147,7 +191,8 @@ def test_training_report_without_retrieval_or_positive_values(tmp_path):
     history = [{"step": i, "loss": 1.0 - i / 5, "val_loss": float("nan")} for i in range(10)]
     path = tmp_path / "training.png"
     figure = training_report(history, {}, path, dpi=50)
-    assert_drawn(path, 550, 375)
+    # One panel (the loss) above the table: 1 * 4.2 + 0.8 by 3.2 + 2.4 inches, at 50 dpi.
+    assert_drawn(path, 250, 280)
     assert figure.axes[0].get_yscale() == "linear"  # the loss goes negative
     assert [t.get_text() for t in figure.axes[-1].texts] == ["no retrieval results"]
 
@@ -175,6 +220,7 @@ def test_training_report_errors(
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_preview_command_writes_the_figure_and_the_report(tmp_path, capsys):
     out = tmp_path / "p.png"
     argv = ["preview", "--alignment", "0,1", "--out", str(out), "--dpi", "40", *SMALL_ARGS]
@@ -194,8 +240,8 @@ def test_preview_command_writes_the_figure_and_the_report(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--alignment", "0,1.5"], "--alignment: expected distinct comma-separated numbers"),
-        (["--alignment", "0.5,0.5"], "--alignment: expected distinct comma-separated numbers"),
+        (["--alignment", "0,1.5"], "`--alignment[1]` must be in [0, 1], got 1.5"),
+        (["--alignment", "0.5,0.5"], "`--alignment` must not repeat a value, got [0.5, 0.5]"),
         (["--out", "preview.jpg"], "--out must end in .png"),
         (["--out", "no/such/folder/p.png"], "--out folder 'no/such/folder' does not exist"),
     ],

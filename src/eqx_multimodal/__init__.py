@@ -7,20 +7,28 @@ from .data import (
     ArrayDataset as ArrayDataset,
     audio_from_latent as audio_from_latent,
     Batches as Batches,
-    data_mesh as data_mesh,
+    ByteTokenizer as ByteTokenizer,
+    DataSpec as DataSpec,
     GrainSource as GrainSource,
     image_from_latent as image_from_latent,
     load_paired_folder as load_paired_folder,
     PairedDataset as PairedDataset,
+    PairedFolder as PairedFolder,
     sample_from_latent as sample_from_latent,
     save_paired_folder as save_paired_folder,
-    shard_batch as shard_batch,
     sharded_synthetic_batch as sharded_synthetic_batch,
+    split_indices as split_indices,
     synthetic_batch as synthetic_batch,
     synthetic_item as synthetic_item,
     SyntheticConfig as SyntheticConfig,
     SyntheticDataset as SyntheticDataset,
     text_from_latent as text_from_latent,
+)
+from .distributed import (
+    data_mesh as data_mesh,
+    process_rows as process_rows,
+    replicate as replicate,
+    shard_batch as shard_batch,
 )
 
 

@@ -1,95 +1,99 @@
-"""A small progress bar on stderr that stays quiet when nobody is watching."""
+"""What a long run says while it works: a tqdm bar on a terminal, a plain line every
+few seconds elsewhere (logs, CI, `nohup`), and nothing with `--quiet`.
 
+Long phases without steps to count (compiling, building a gallery, evaluating) are
+announced by `phase`, which repeats its line with the elapsed time while the phase
+lasts, so that a log never goes silent for minutes.
+"""
+
+import contextlib
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-
-class Progress:
-    """`with Progress(total, "generate") as bar: bar.update(n, loss=...)`.
-
-    Draws on `stream` (stderr) only when it is a terminal and `enabled` is true, at most
-    ten times a second; otherwise it does nothing, so logs and pipes stay clean.
-    """
-
-    def __init__(
-        self,
-        total: int,
-        description: str = "",
-        *,
-        unit: str = "it",
-        enabled: bool = True,
-        stream: Any = None,
-    ):
-        self.total = total
-        self.description = description
-        self.unit = unit
-        self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled and _isatty(self.stream)
-        self.done = 0
-        self.postfix: dict[str, Any] = {}
-        self._start = time.perf_counter()
-        self._last_draw = 0.0
-
-    def __enter__(self) -> "Progress":
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._start
-
-    @property
-    def rate(self) -> float:
-        return self.done / max(self.elapsed, 1e-9)
-
-    def update(self, n: int = 1, **postfix: Any) -> None:
-        self.done += n
-        self.postfix.update(postfix)
-        self._draw()
-
-    def _draw(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self._last_draw < 0.1:
-            return
-        self._last_draw = now
-        width = 24
-        filled = int(width * self.done / max(self.total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        extra = " ".join(f"{k}={_fmt(v)}" for k, v in self.postfix.items())
-        line = (
-            f"\r{self.description} [{bar}] {self.done}/{self.total} "
-            f"{self.rate:,.1f} {self.unit}/s {self.elapsed:.0f}s {extra}"
-        )
-        self.stream.write(line.rstrip() + "\x1b[K")
-        self.stream.flush()
+from tqdm import tqdm
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+#: Seconds between the plain progress lines written when the stream is not a terminal.
+INTERVAL = 10.0
 
 
 def _isatty(stream: Any) -> bool:
     try:
-        return stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 
 
-def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A plain-text table with aligned columns."""
-    cells = [header] + [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+class _Lines:
+    """A file for tqdm that turns its carriage-return redraws into whole lines."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def progress(
+    total: int, description: str, *, unit: str = "it", enabled: bool = True, initial: int = 0
+) -> tqdm:
+    """A tqdm bar on stderr: redrawn in place on a terminal, a line every `INTERVAL`
+    seconds elsewhere, silent when not `enabled`.
+
+    `bar.set_postfix(loss=...)` adds values; `bar.update(n)` counts.
+    """
+    stream = sys.stderr
+    terminal = _isatty(stream)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=description,
+        unit=unit,
+        disable=not enabled,
+        file=stream if terminal else _Lines(stream),
+        mininterval=0.1 if terminal else INTERVAL,
+        maxinterval=INTERVAL,
+        dynamic_ncols=terminal,
+        ncols=None if terminal else 100,
+        ascii=not terminal,
+        leave=True,
+    )
+
+
+@contextlib.contextmanager
+def phase(message: str, *, enabled: bool = True) -> Iterator[None]:
+    """Say `message` on stderr, repeat it with the elapsed time every `INTERVAL` seconds
+    while the block runs, and say how long it took when it took more than a second."""
+    if not enabled:
+        yield
+        return
+    stream = sys.stderr
+    start = time.perf_counter()
+    stream.write(f"{message} ...\n")
+    stream.flush()
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(INTERVAL):
+            stream.write(f"{message} ... {time.perf_counter() - start:.0f} s\n")
+            stream.flush()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if elapsed > 1.0:
+        stream.write(f"{message}: done in {elapsed:.0f} s\n")
+        stream.flush()

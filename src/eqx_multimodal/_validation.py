@@ -4,9 +4,11 @@ Every public constructor validates through these helpers so that a bad value fai
 the call the user wrote, never deep inside a traced JAX computation.
 """
 
+import contextlib
+import contextvars
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -25,8 +27,33 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, _Tracer)
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = 1) -> int:
-    """An integer (not a bool) no smaller than `minimum`."""
+_NAMES: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("names", default={})
+
+
+@contextlib.contextmanager
+def argument_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Inside this block, errors name arguments as the caller spells them.
+
+    A wrapper with its own argument names (the guide's `alignment_strength`, the command
+    line's `--vocab-size`) builds the library's objects inside
+    `with argument_names({"alignment": "alignment_strength"}):`, so that the one set of
+    checks reports the names its user wrote.
+    """
+    token = _NAMES.set({**_NAMES.get(), **names})
+    try:
+        yield
+    finally:
+        _NAMES.reset(token)
+
+
+def shown(name: str) -> str:
+    """`name` as the caller spells it (see `argument_names`)."""
+    return _NAMES.get().get(name, name)
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """An integer (not a bool) in [`minimum`, `maximum`]."""
+    name = shown(name)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if (
             isinstance(value, np.ndarray | jax.Array)
@@ -41,6 +68,8 @@ def check_int(value: Any, name: str, *, minimum: int | None = 1) -> int:
         if minimum == 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value}")
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum:,}, got {value:,}")
     return value
 
 
@@ -53,6 +82,7 @@ def check_real(
     low_open: bool = False,
 ) -> float:
     """A finite real number in [low, high] (or (low, high] when `low_open`)."""
+    name = shown(name)
     if isinstance(value, bool):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")
     if isinstance(value, np.ndarray | jax.Array):
@@ -81,6 +111,7 @@ def check_real(
 
 def check_shape(value: Any, name: str, *, length: int) -> tuple[int, ...]:
     """A tuple (or list) of `length` positive integers."""
+    name = shown(name)
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise TypeError(f"`{name}` must be a tuple of {length} positive integers, got {value!r}")
     if len(value) != length:
@@ -96,6 +127,8 @@ def check_shape(value: Any, name: str, *, length: int) -> tuple[int, ...]:
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
+    """One of `choices`."""
+    name = shown(name)
     choices = tuple(choices)
     if not isinstance(value, str):
         raise TypeError(f"`{name}` must be a string, one of {choices}, got {value!r}")
@@ -106,6 +139,7 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
 
 def check_modalities(value: Any, name: str, allowed: Sequence[str]) -> tuple[str, ...]:
     """A non-empty, duplicate-free selection from `allowed`, returned in `allowed` order."""
+    name = shown(name)
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise TypeError(
             f"`{name}` must be a list of modality names such as {list(allowed)}, got {value!r}"
@@ -128,6 +162,7 @@ def check_modalities(value: Any, name: str, allowed: Sequence[str]) -> tuple[str
 
 def check_key(value: Any, name: str = "key") -> jax.Array:
     """A JAX PRNG key: a typed key (`jax.random.key`) or a raw uint32 key (`PRNGKey`)."""
+    name = shown(name)
     if isinstance(value, jax.Array | _Tracer):
         if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
             if value.shape != ():
@@ -146,3 +181,63 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray | jax.Array):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     return repr(value)
+
+
+#: Seeds are 64-bit: the two 32-bit words of a threefry key.
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A seed in [0, 2**64): every one maps to its own key (see `seed_key`)."""
+    return check_int(value, name, minimum=0, maximum=MAX_SEED)
+
+
+def seed_key(seed: int, name: str = "seed") -> jax.Array:
+    """The key of a seed in [0, 2**64): `jax.random.key(seed)` below 2**32, and above it
+    the key whose two 32-bit words are the seed's, as `jax.random.key` makes it with
+    64-bit integers enabled. Distinct seeds give distinct keys; nothing wraps around.
+    """
+    seed = check_seed(seed, name)
+    if seed < 2**32:
+        return jax.random.key(seed)
+    impl = jax.random.key_impl(jax.random.key(0))
+    if str(impl) != "threefry2x32":
+        raise ValueError(f"`{shown(name)}` must be below 2**32 with the {impl} PRNG, got {seed}")
+    words = jnp.asarray([seed >> 32, seed & 0xFFFFFFFF], dtype=jnp.uint32)
+    return jax.random.wrap_key_data(words, impl="threefry2x32")
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes (None where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_fits(nbytes: int, what: str, name: str) -> None:
+    """Refuse to make `what` (`nbytes` bytes) when it would take more than half of the
+    machine's memory, naming the argument `name` that sets its size."""
+    total = memory_bytes()
+    if total is not None and nbytes > total // 2:
+        raise ValueError(
+            f"`{shown(name)}`: {what} would take {nbytes / 2**30:,.1f} GiB, more than half of "
+            f"this machine's {total / 2**30:,.1f} GiB of memory; make it smaller"
+        )
+
+
+def check_alignments(alignments: Sequence[float], name: str = "alignments") -> tuple[float, ...]:
+    """A non-empty sequence of distinct alignment strengths in [0, 1]."""
+    shown_name = shown(name)
+    if isinstance(alignments, str) or not isinstance(alignments, Sequence) or not alignments:
+        raise TypeError(
+            f"`{shown_name}` must be a non-empty list of numbers in [0, 1], got {alignments!r}"
+        )
+    values = tuple(
+        check_real(a, f"{shown_name}[{i}]", low=0.0, high=1.0) for i, a in enumerate(alignments)
+    )
+    if len(set(values)) != len(values):
+        raise ValueError(f"`{shown_name}` must not repeat a value, got {list(values)}")
+    return values

@@ -1,81 +1,81 @@
-"""Argument types shared by the subcommands: parse, or fail with a one-line message."""
+"""Options shared by the subcommands.
+
+The argument types only read the text (an integer, a number, a comma-separated list);
+whether a value is allowed is decided by the library's own checks, run with the
+command line's names for the arguments (`argument_names(FLAGS)`), so that the command
+line and the Python API refuse the same values with the same one-line messages.
+"""
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .._types import MODALITIES
-from ._main import CommandError
+from ._errors import CommandError
 
 
-def _wrap(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    def parse_or_fail(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-
-    parse_or_fail.__name__ = what
-    return parse_or_fail
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError
-    return value
-
-
-def _unit_floats(text: str) -> tuple[float, ...]:
-    values = tuple(_unit_float(part) for part in text.split(","))
-    if len(set(values)) != len(values):
-        raise ValueError
-    return values
+#: The flag of each library argument that a subcommand passes on.
+FLAGS = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "alignment",
+        "modalities",
+        "image_shape",
+        "vocab_size",
+        "seq_length",
+        "sample_rate",
+        "duration",
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "cycle",
+        "reconstruction",
+        "gallery",
+        "val_gallery",
+        "num_samples",
+        "dpi",
+        "log_every",
+        "checkpoint_every",
+        "keep",
+        "devices",
+        "image_size",
+        "num_processes",
+        "process_id",
+    )
+}
+FLAGS["coordinator_address"] = "--coordinator"
+FLAGS["alignments"] = "--alignment"
+FLAGS["curriculum_start"] = "--curriculum"
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise ValueError
-    return value
+def _items(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _modalities(text: str) -> tuple[str, ...]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names or any(n not in MODALITIES for n in names) or len(set(names)) != len(names):
-        raise ValueError
-    return tuple(names)
+def integers(text: str) -> tuple[int, ...]:
+    """`8,8,3` (or `8x8x3`) as integers."""
+    try:
+        return tuple(int(part) for part in _items(text.replace("x", ",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
-def _shape3(text: str) -> tuple[int, int, int]:
-    parts = [int(p) for p in text.replace("x", ",").split(",")]
-    if len(parts) != 3 or min(parts) < 1:
-        raise ValueError
-    return parts[0], parts[1], parts[2]
+def numbers(text: str) -> tuple[float, ...]:
+    """`0,0.5,1` as numbers."""
+    try:
+        return tuple(float(part) for part in _items(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
-positive_int = _wrap(_positive_int, "a positive integer")
-non_negative_int = _wrap(_non_negative_int, "a non-negative integer")
-unit_float = _wrap(_unit_float, "a number in [0, 1]")
-unit_floats = _wrap(_unit_floats, "distinct comma-separated numbers in [0, 1]")
-positive_float = _wrap(_positive_float, "a positive number")
-modalities = _wrap(_modalities, "a comma-separated subset of image,text,audio")
-shape3 = _wrap(_shape3, "a shape H,W,C of positive integers")
+def names(text: str) -> tuple[str, ...]:
+    """`image,text` as names."""
+    return tuple(_items(text))
 
 
 def add_data_options(parser: argparse.ArgumentParser, *, alignment: float | None = 0.8) -> None:
@@ -83,40 +83,32 @@ def add_data_options(parser: argparse.ArgumentParser, *, alignment: float | None
 
     `alignment=None` leaves `--alignment` to the subcommand (`preview` takes a list).
     """
-    group = parser.add_argument_group("data")
+    group = parser.add_argument_group("synthetic data")
     if alignment is not None:
         group.add_argument(
             "--alignment",
-            type=unit_float,
+            type=float,
             default=alignment,
             help=f"alignment strength in [0, 1] (default {alignment})",
         )
     group.add_argument(
         "--modalities",
-        type=modalities,
+        type=names,
         default=MODALITIES,
         help="comma-separated modalities (default image,text,audio)",
     )
     group.add_argument(
-        "--image-shape", type=shape3, default=(32, 32, 3), help="image H,W,C (default 32,32,3)"
+        "--image-shape", type=integers, default=(32, 32, 3), help="image H,W,C (default 32,32,3)"
     )
     group.add_argument(
-        "--vocab-size", type=positive_int, default=1000, help="text vocabulary size (default 1000)"
+        "--vocab-size", type=int, default=1000, help="text vocabulary size (default 1000)"
+    )
+    group.add_argument("--seq-length", type=int, default=50, help="tokens a text (default 50)")
+    group.add_argument(
+        "--sample-rate", type=int, default=16000, help="audio sample rate in Hz (default 16000)"
     )
     group.add_argument(
-        "--seq-length", type=positive_int, default=50, help="tokens a text (default 50)"
-    )
-    group.add_argument(
-        "--sample-rate",
-        type=positive_int,
-        default=16000,
-        help="audio sample rate in Hz (default 16000)",
-    )
-    group.add_argument(
-        "--duration",
-        type=positive_float,
-        default=1.0,
-        help="audio duration in seconds (default 1.0)",
+        "--duration", type=float, default=1.0, help="audio duration in seconds (default 1.0)"
     )
 
 

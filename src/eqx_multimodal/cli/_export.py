@@ -4,8 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._args import add_data_options, config_from_args, non_negative_int, positive_int
-from ._main import CommandError
+from ._args import add_data_options, config_from_args
+from ._errors import CommandError
 
 
 def add_parser(commands: Any) -> None:
@@ -15,25 +15,21 @@ def add_parser(commands: Any) -> None:
         description="Write synthetic aligned samples as files: image/ID.png, audio/ID.wav "
         "(16-bit PCM at --sample-rate), text.jsonl (one line of tokens a sample) and "
         "manifest.json (configuration, latents, alignments). Read them back with "
-        "eqx_multimodal.load_paired_folder(DIR). Images need Pillow.",
+        "eqx_multimodal.load_paired_folder(DIR). Images need Pillow. The folder is "
+        "written under a hidden name and renamed when complete; one left by an "
+        "interrupted export is removed by the next.",
     )
     parser.add_argument(
-        "--num-samples",
-        metavar="N",
-        type=positive_int,
-        default=100,
-        help="samples to write (default 100)",
+        "--num-samples", metavar="N", type=int, default=100, help="samples to write (default 100)"
     )
     parser.add_argument(
         "--out", metavar="DIR", type=Path, required=True, help="a new (or empty) folder to write"
     )
-    parser.add_argument(
-        "--seed", metavar="N", type=non_negative_int, default=0, help="seed (default 0)"
-    )
+    parser.add_argument("--seed", metavar="N", type=int, default=0, help="seed (default 0)")
     parser.add_argument(
         "--batch-size",
         metavar="N",
-        type=positive_int,
+        type=int,
         default=256,
         help="samples made at a time (default 256)",
     )
@@ -43,20 +39,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import jax.random as jr
-
     from .. import __version__
-    from .._progress import Progress
-    from ..data import SyntheticDataset
-    from ..data._files import check_new_folder, PairedFolderWriter, pillow_image, short_float
+    from .._progress import progress
+    from .._validation import check_int, seed_key
+    from ..data import PairedFolderWriter, SyntheticDataset
 
     out: Path = args.out
-    try:
-        check_new_folder(out)
-    except FileExistsError:
-        raise CommandError(
-            f"--out {str(out)!r} exists and is not an empty folder; choose a new folder"
-        ) from None
     if not out.parent.is_dir():
         raise CommandError(f"--out folder {str(out.parent)!r} does not exist")
     config = config_from_args(args)
@@ -64,24 +52,27 @@ def run(args: argparse.Namespace) -> int:
         channels = config.image_shape[-1]
         if channels > 4:
             raise CommandError(f"--image-shape: PNG holds 1 to 4 channels, got {channels}")
-        try:
-            pillow_image()
-        except ImportError as error:
-            raise CommandError(str(error)) from None
-
-    dataset = SyntheticDataset(config, args.num_samples, key=jr.key(args.seed))
+    num_samples = check_int(args.num_samples, "num_samples")
+    dataset = SyntheticDataset(config, num_samples, key=seed_key(args.seed))
     metadata = {
-        "config": {**config.to_dict(), "alignment": short_float(config.alignment)},
+        "config": config.to_dict(),
         "seed": args.seed,
         "generator": f"eqx-multimodal {__version__}",
     }
-    writer = PairedFolderWriter(
-        out,
-        modalities=config.modalities,
-        sample_rate=config.sample_rate if "audio" in config.modalities else None,
-        metadata=metadata,
-    )
-    bar = Progress(len(dataset), "export", unit="samples", enabled=not args.quiet)
+    try:
+        writer = PairedFolderWriter(
+            out,
+            modalities=config.modalities,
+            sample_rate=config.sample_rate if "audio" in config.modalities else None,
+            metadata=metadata,
+        )
+    except FileExistsError:
+        raise CommandError(
+            f"--out {str(out)!r} exists and is not an empty folder; choose a new folder"
+        ) from None
+    except ImportError as error:  # Pillow, with images
+        raise CommandError(str(error)) from None
+    bar = progress(len(dataset), "export", unit="samples", enabled=not args.quiet)
     with bar, writer:
         for batch in dataset.batches(args.batch_size, shuffle=False):
             arrays = {name: batch[name] for name in (*config.modalities, "latent")}
@@ -94,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             "text": "text.jsonl",
         }
         listed = ", ".join(files[m] for m in config.modalities)
-        print(f"{len(dataset)} samples in {bar.elapsed:.1f} s -> {out}/ ({listed}, manifest.json)")
+        elapsed = bar.format_dict["elapsed"]
+        print(f"{len(dataset)} samples in {elapsed:.1f} s -> {out}/ ({listed}, manifest.json)")
         print(f"load them with eqx_multimodal.load_paired_folder({str(out)!r})")
     return 0

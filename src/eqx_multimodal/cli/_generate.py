@@ -1,18 +1,11 @@
 """`eqx-multimodal generate`: make a synthetic aligned dataset and save it as .npz."""
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from ._args import (
-    add_data_options,
-    check_out_file,
-    config_from_args,
-    non_negative_int,
-    positive_int,
-)
+from ._args import add_data_options, check_out_file, config_from_args
 
 
 def add_parser(commands: Any) -> None:
@@ -24,11 +17,14 @@ def add_parser(commands: Any) -> None:
         "and alignment scores.",
     )
     parser.add_argument(
-        "--num-samples", type=positive_int, default=1000, help="samples to make (default 1000)"
+        "--num-samples", type=int, default=1000, help="samples to make (default 1000)"
     )
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed, 0 to 2**64 - 1 (default 0)")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=256, help="samples made at a time (default 256)"
+        "--batch-size",
+        type=int,
+        default=256,
+        help="samples made at a time (default 256; at most --num-samples)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("data.npz"), help="output .npz file (default data.npz)"
@@ -39,20 +35,25 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import jax.random as jr
     import numpy as np
 
-    from .._progress import format_table, Progress
+    from .._io import write_atomic
+    from .._progress import progress
+    from .._validation import check_fits, check_int, seed_key
     from ..data import SyntheticDataset
+    from ._tables import format_table
 
     check_out_file(args.out, ".npz")
     config = config_from_args(args)
-    dataset = SyntheticDataset(config, args.num_samples, key=jr.key(args.seed))
+    num_samples = check_int(args.num_samples, "num_samples")
+    check_int(args.batch_size, "batch_size")
+    check_fits(num_samples * config.sample_bytes, "the dataset", "num_samples")
+    dataset = SyntheticDataset(config, num_samples, key=seed_key(args.seed))
     batches = dataset.batches(args.batch_size, shuffle=False)
 
     arrays: dict[str, Any] = {}
     start = time.perf_counter()
-    with Progress(len(dataset), "generate", unit="samples", enabled=not args.quiet) as bar:
+    with progress(len(dataset), "generate", unit="samples", enabled=not args.quiet) as bar:
         offset = 0
         for batch in batches:
             batch = {name: np.asarray(value) for name, value in batch.items()}
@@ -64,10 +65,7 @@ def run(args: argparse.Namespace) -> int:
             offset += size
             bar.update(size)
     elapsed = time.perf_counter() - start
-
-    tmp = args.out.with_name(args.out.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, lambda f: np.savez(f, **arrays))
 
     if not args.quiet:
         rows = [

@@ -1,48 +1,95 @@
-"""`eqx-multimodal train`: the main job. Train the shared-latent model on fresh
-synthetic data, evaluate it on a held-out gallery, write the run's folder."""
+"""`eqx-multimodal train`: the main job. Train the shared-latent model (on fresh synthetic
+data, or on a paired folder of your own), evaluate it on held-out data, write the run's
+folder."""
 
 import argparse
-import json
 import pathlib
+import shutil
 import sys
 import time
 from typing import Any
 
-from ._args import add_data_options, config_from_args, non_negative_int, positive_int, unit_float
-from ._main import CommandError
+from ._args import add_data_options, config_from_args
+from ._data_options import add_folder_options, describe, open_folder
+from ._errors import CommandError
 
 
-DEFAULT_STEPS = 2500
+DEFAULT_STEPS = 2000
+DEFAULT_DATA_STEPS = 300
+DEFAULT_BATCH = 256
+DEFAULT_DATA_BATCH = 128
+#: What a run writes into its folder; `--overwrite` removes these and nothing else.
+RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "evaluation.json",
+    "report.png",
+    "checkpoint.json",
+    "checkpoints",
+    "data.json",
+)
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "train",
         help="train the shared-latent model (the main job)",
-        description="Train one encoder per modality into a shared latent space on fresh "
-        "synthetic data (contrastive + reconstruction losses, optionally cycle consistency), "
-        "then evaluate "
-        "cross-modal retrieval on a held-out gallery. Writes DIR/checkpoint.eqx, "
-        "config.json, metrics.jsonl, evaluation.json and report.png.",
+        description="Train one encoder per modality into a shared latent space "
+        "(a contrastive loss, optionally reconstruction and cycle consistency) on fresh "
+        "synthetic data, or with --data on a paired folder of your own (split by id hash "
+        "into train/validation/test; the test split is never read), then evaluate "
+        "cross-modal retrieval on held-out data. Writes DIR/config.json, metrics.jsonl, "
+        "checkpoint.json + checkpoints/, evaluation.json and report.png.",
+    )
+    parser.add_argument(
+        "--data",
+        type=pathlib.Path,
+        default=None,
+        metavar="DIR",
+        help="train on this paired folder (see README) instead of the synthetic data",
+    )
+    parser.add_argument(
+        "--val-data",
+        type=pathlib.Path,
+        default=None,
+        metavar="DIR",
+        help="validate on this folder; then all of --data is trained on (default: the "
+        "validation split of --data)",
     )
     parser.add_argument(
         "--steps",
-        type=positive_int,
-        default=DEFAULT_STEPS,
-        help=f"training steps (default {DEFAULT_STEPS})",
+        type=int,
+        default=None,
+        help=f"training steps (default {DEFAULT_STEPS}; {DEFAULT_DATA_STEPS} with --data)",
     )
     parser.add_argument(
         "--batch-size",
-        type=positive_int,
-        default=256,
-        help="samples a step, all fresh (default 256)",
+        type=int,
+        default=None,
+        help=f"samples a step (default {DEFAULT_BATCH}; {DEFAULT_DATA_BATCH} with --data)",
     )
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed, 0 to 2**64 - 1 (default 0)")
     parser.add_argument(
         "--out",
         type=pathlib.Path,
         default=pathlib.Path("runs/train"),
         help="the run's folder (default runs/train)",
+    )
+    parser.add_argument(
+        "--towers",
+        choices=("sets", "guide", "generic"),
+        default=None,
+        help="the encoders: set-likelihood towers or the earlier parametric towers, both "
+        "fitted to the guide's synthetic signals, or generic ones for any data (default: "
+        "sets for synthetic data, generic with --data)",
+    )
+    parser.add_argument(
+        "--rerank-top",
+        type=int,
+        default=64,
+        metavar="K",
+        help="sets towers: the evaluation re-ranks each image<->audio query's K best "
+        "candidates by likelihood verification (default 64; 0: off)",
     )
     parser.add_argument(
         "--learning-rate", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)"
@@ -61,26 +108,63 @@ def add_parser(commands: Any) -> None:
         help="weight of the cycle-consistency loss (default 0: off)",
     )
     parser.add_argument(
+        "--reconstruction",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="weight of each modality's reconstruction loss (default 0: no decoders; they "
+        "cost a third of a step and did not change retrieval)",
+    )
+    parser.add_argument(
         "--curriculum",
-        type=unit_float,
+        type=float,
         default=None,
         metavar="START",
-        help="start the training data at this alignment and move to "
-        "--alignment over the first half of the run",
+        help="start the synthetic data at this alignment and move to --alignment over the "
+        "first half of the run",
     )
     parser.add_argument(
         "--gallery",
-        type=positive_int,
+        type=int,
         default=1000,
-        help="held-out retrieval gallery size (default 1000)",
+        help="held-out retrieval gallery of synthetic data (default 1000)",
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+        "--val-gallery",
+        type=int,
+        default=500,
+        metavar="N",
+        help="items validated on, 5 times a run (default 500)",
     )
-    parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
-    parser.add_argument(
+    run_group = parser.add_argument_group("the run's folder")
+    run_group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its latest checkpoint (--steps may be raised)",
+    )
+    run_group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (its files only) instead of refusing",
+    )
+    run_group.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="checkpoint every N steps (default: 5 times a run), and every 3 minutes",
+    )
+    run_group.add_argument(
+        "--keep",
+        type=int,
+        default=3,
+        metavar="N",
+        help="keep the last N checkpoints, and the best by validation recall (default 3)",
+    )
+    run_group.add_argument("--no-report", action="store_true", help="do not draw report.png")
+    run_group.add_argument(
         "--log-every",
-        type=positive_int,
+        type=int,
         default=50,
         metavar="N",
         help="log the training losses every N steps (default 50)",
@@ -88,7 +172,7 @@ def add_parser(commands: Any) -> None:
     scale = parser.add_argument_group("scaling out")
     scale.add_argument(
         "--devices",
-        type=positive_int,
+        type=int,
         default=None,
         metavar="N",
         help="train on the first N devices (default: every visible device; the batch is "
@@ -100,21 +184,50 @@ def add_parser(commands: Any) -> None:
         metavar="HOST:PORT",
         help="run as one of several processes (jax.distributed): the address of process 0",
     )
-    scale.add_argument(
-        "--num-processes", type=positive_int, default=None, help="how many processes take part"
-    )
-    scale.add_argument(
-        "--process-id", type=non_negative_int, default=None, help="this process, from 0"
-    )
+    scale.add_argument("--num-processes", type=int, default=None, help="how many processes")
+    scale.add_argument("--process-id", type=int, default=None, help="this process, from 0")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_folder_options(parser)
     add_data_options(parser)
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _loss_weights(args: argparse.Namespace) -> Any:
+    from .._types import MODALITIES
+    from .._validation import check_real
     from ..losses import LossWeights
+
+    # Off by default: the decoders cost a third of a step (more for your data's
+    # autoregressive text decoder) and did not change retrieval.
+    weight = check_real(args.reconstruction or 0.0, "reconstruction", low=0.0)
+    reconstruction = {m: weight for m in MODALITIES} if weight > 0 else {}
+    return LossWeights(objective=args.objective, cycle=args.cycle, reconstruction=reconstruction)
+
+
+def _prepare_out(args: argparse.Namespace) -> None:
+    out: pathlib.Path = args.out
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {str(out)!r} exists and is not a folder")
+    if args.resume and args.overwrite:
+        raise CommandError("--resume and --overwrite contradict each other; pass one")
+    if args.resume or not out.exists() or not any(out.iterdir()):
+        return
+    if not args.overwrite:
+        raise CommandError(
+            f"--out {str(out)!r} is not empty (it holds a run); pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._validation import check_fits, check_int, check_real
     from ..training import CheckpointError, TrainConfig
-    from ..training._config import data_dict
 
     if not args.no_report:
         try:
@@ -124,39 +237,101 @@ def run(args: argparse.Namespace) -> int:
                 "report.png needs matplotlib: pip install 'eqx-multimodal[viz]' "
                 "(or pass --no-report)"
             ) from None
-    if args.batch_size < 2:
-        raise CommandError("--batch-size must be at least 2 for a contrastive loss")
-    if not args.cycle >= 0:
-        raise CommandError(f"--cycle must be >= 0, got {args.cycle}")
-    if not args.learning_rate > 0:
-        raise CommandError(f"--learning-rate must be positive, got {args.learning_rate}")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"--out {str(args.out)!r} exists and is not a folder")
-    mesh = _mesh(args)
-    data = data_dict(config_from_args(args))
-    config = TrainConfig(
-        data=data,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        learning_rate=args.learning_rate,
-        loss=LossWeights(objective=args.objective, cycle=args.cycle),
-        curriculum_start=args.curriculum,
-        log_every=args.log_every,
-        eval_every=min(500, args.steps),
-        checkpoint_every=min(500, args.steps),
+    _join(args)
+    on_data = args.data is not None
+    if args.val_data is not None and not on_data:
+        raise CommandError("--val-data goes with --data")
+    steps = check_int(
+        (DEFAULT_DATA_STEPS if on_data else DEFAULT_STEPS) if args.steps is None else args.steps,
+        "steps",
     )
+    batch_size = (
+        (DEFAULT_DATA_BATCH if on_data else DEFAULT_BATCH)
+        if args.batch_size is None
+        else args.batch_size
+    )
+    check_int(batch_size, "batch_size", minimum=2)
+    check_real(args.cycle, "cycle", low=0.0)
+    gallery = check_int(args.gallery, "gallery", minimum=2)
+    every = max(1, steps // 5)
+    common: dict[str, Any] = dict(
+        steps=steps,
+        batch_size=batch_size,
+        seed=args.seed,
+        towers=args.towers,
+        rerank_top=check_int(args.rerank_top, "rerank_top", minimum=0),
+        learning_rate=args.learning_rate,
+        loss=_loss_weights(args),
+        log_every=check_int(args.log_every, "log_every"),
+        eval_every=every,
+        checkpoint_every=every if args.checkpoint_every is None else args.checkpoint_every,
+        keep=args.keep,
+        val_gallery=args.val_gallery,
+    )
+    if on_data:
+        if args.curriculum is not None:
+            raise CommandError("--curriculum is for the synthetic data, not --data")
+        # The options are checked on a config of the synthetic data's shape; the real
+        # one, with the folder's shapes, is made once the folder is read.
+        config = TrainConfig(**common)
+    else:
+        data = config_from_args(args)
+        config = TrainConfig(data=data, curriculum_start=args.curriculum, **common)
+        check_fits(gallery * data.sample_bytes, "the held-out gallery", "gallery")
+    mesh = _mesh(args, batch_size)
+    train = validation = held_out = None
+    if on_data:
+        train, validation, _ = _folders(args)
+        config = TrainConfig(data=train.spec, **common)
+        held_out = validation
+    # Last: `--overwrite` removes the previous run only once everything else is checked.
+    _prepare_out(args)
     try:
-        return _train(args, config, mesh)
+        return _train(args, config, mesh, train, validation, held_out, gallery)
     except CheckpointError as error:
         raise CommandError(str(error)) from None
 
 
-def _mesh(args: argparse.Namespace) -> Any:
-    """Join the other processes (if any), then the mesh of the devices to train on.
+def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The training, validation and test folders of `--data` (and `--val-data`)."""
+    from ..data import split_indices
 
-    Runs before anything else touches JAX: `jax.distributed` must start first.
-    """
+    folder = open_folder(args, args.data)
+    if args.val_data is not None:
+        validation = open_folder(args, args.val_data, "--val-data")
+        if validation.spec != folder.spec:
+            raise CommandError(
+                f"--val-data has other shapes ({validation.spec}) than --data ({folder.spec})"
+            )
+        train, test = folder, None
+    else:
+        splits = split_indices(folder.ids, seed=args.split_seed)
+        train, validation, test = (folder.subset(splits[name]) for name in splits)
+        empty = [name for name, part in zip(splits, (train, validation, test)) if len(part) == 0]
+        if empty:
+            raise CommandError(
+                f"--data {args.data}: the {empty[0]} split is empty ({len(folder)} samples); a "
+                "folder needs about 20 samples or more to split, or pass --val-data"
+            )
+    if not args.quiet:
+        print(describe(train, "training on"), file=sys.stderr)
+        print(describe(validation, "validating on"), file=sys.stderr)
+        if test is not None:
+            print(f"held out (never read): {len(test)} test samples", file=sys.stderr)
+    return train, validation, test
+
+
+def _split_info(args: argparse.Namespace) -> dict[str, Any]:
+    from ..data import DEFAULT_FRACTIONS
+
+    if args.val_data is not None:
+        return {"validation_path": str(args.val_data.resolve()), "split": None}
+    return {"split": {"seed": args.split_seed, "fractions": list(DEFAULT_FRACTIONS)}}
+
+
+def _join(args: argparse.Namespace) -> None:
+    """Join the other processes, if any. Runs before anything touches JAX (building a
+    configuration does): `jax.distributed` must start first."""
     distributed = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in distributed):
         if any(v is None for v in distributed):
@@ -165,105 +340,124 @@ def _mesh(args: argparse.Namespace) -> Any:
                 f"--coordinator {args.coordinator}, --num-processes {args.num_processes}, "
                 f"--process-id {args.process_id}"
             )
-        if args.process_id >= args.num_processes:
-            raise CommandError(
-                f"--process-id must be below --num-processes {args.num_processes}, "
-                f"got {args.process_id}"
-            )
         if args.devices is not None:
             raise CommandError("--devices cannot be combined with several processes")
-        from ..training import initialize_distributed
+        from ..distributed import initialize_distributed
 
-        try:
-            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-        except ValueError as error:
-            raise CommandError(str(error)) from None
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+
+
+def _mesh(args: argparse.Namespace, batch_size: int) -> Any:
+    """The mesh of the devices to train on (after `_join`)."""
     import jax
 
-    from ..data import data_mesh
+    from .._validation import check_int
+    from ..distributed import data_mesh
 
     devices = jax.devices()
     if args.devices is not None:
-        if args.devices > len(devices):
+        count = check_int(args.devices, "devices")
+        if count > len(devices):
             raise CommandError(
-                f"--devices {args.devices} is more than the {len(devices)} visible device(s)"
+                f"--devices {count} is more than the {len(devices)} visible device(s)"
             )
-        devices = devices[: args.devices]
-    if args.batch_size % len(devices) != 0:
+        devices = devices[:count]
+    if batch_size % len(devices) != 0:
         raise CommandError(
-            f"--batch-size {args.batch_size} does not split evenly over {len(devices)} "
+            f"--batch-size {batch_size} does not split evenly over {len(devices)} "
             f"devices; choose a multiple of {len(devices)}"
         )
     return data_mesh(devices)
 
 
-def _train(args: argparse.Namespace, config: Any, mesh: Any) -> int:
+def _train(
+    args: argparse.Namespace,
+    config: Any,
+    mesh: Any,
+    train: Any,
+    validation: Any,
+    held_out: Any,
+    gallery: int,
+) -> int:
     import jax
 
-    from .._progress import format_table
-    from ..data import local_copy
+    from .._progress import phase
+    from ..distributed import local_copy
     from ..training import evaluate, fit, stream_key, TEST_STREAM, write_evaluation
+    from ._tables import retrieval_table
 
     primary = jax.process_index() == 0
     quiet = args.quiet or not primary
     if not quiet:
         devices = mesh.devices.size
         processes = jax.process_count()
+        what = (
+            f"{'+'.join(config.modalities)} at alignment {config.alignment:g}"
+            if config.synthetic
+            else f"{'+'.join(config.modalities)} of {args.data}"
+        )
+        fresh = "fresh samples" if config.synthetic else "samples"
         print(
-            f"training {'+'.join(config.modalities)} at alignment {config.alignment:g}: "
-            f"{config.steps} steps of {config.batch_size} fresh samples "
-            f"(jax {jax.__version__}, {devices} {jax.devices()[0].platform} device(s)"
+            f"training {what} ({config.towers} towers): {config.steps} steps of "
+            f"{config.batch_size} {fresh} (jax {jax.__version__}, {devices} "
+            f"{jax.devices()[0].platform} device(s)"
             + (f" in {processes} processes" if processes > 1 else "")
             + f") -> {args.out}",
             file=sys.stderr,
         )
     start = time.perf_counter()
-    state, history = fit(config, args.out, resume=args.resume, progress=not quiet, mesh=mesh)
+    try:
+        state, history = fit(
+            config,
+            args.out,
+            data=train,
+            validation=validation,
+            data_info=None if config.synthetic else _split_info(args),
+            resume=args.resume,
+            progress=not quiet,
+            mesh=mesh,
+        )
+    except KeyboardInterrupt:
+        if primary:
+            print(
+                f"interrupted; the latest checkpoint is in {args.out} (continue with --resume)",
+                file=sys.stderr,
+            )
+        raise
     trained = time.perf_counter() - start
     if not primary:  # process 0 evaluates and writes the run's folder
         return 0
-    result = evaluate(
-        local_copy(state.model),
-        config.synthetic_config(),
-        gallery=args.gallery,
-        key=stream_key(config.seed, TEST_STREAM),
-    )
+    with phase("evaluating on the held-out data", enabled=not quiet):
+        if config.synthetic:
+            result = evaluate(
+                local_copy(state.model),
+                config.synthetic_config(),
+                gallery=gallery,
+                key=stream_key(config.seed, TEST_STREAM),
+                rerank_top=config.rerank_top,
+                rerank_weight=config.rerank_weight,
+            )
+            result["seed"] = config.seed
+        else:
+            result = evaluate(
+                local_copy(state.model),
+                held_out,
+                tokenizer=held_out.tokenizer,
+                rerank_top=config.rerank_top,
+                rerank_weight=config.rerank_weight,
+            )
+            result["data"] = {"path": str(args.data), "split": "validation"}
     result["train_seconds"] = trained
+    result["checkpoint_step"] = int(state.step)
     write_evaluation(args.out, result)
     if not args.no_report:
         from ..viz import training_report
 
         training_report(history, result["retrieval"], args.out / "report.png")
     if not args.quiet:
-        print(_retrieval_table(result, format_table))
-        print(
-            f"trained in {trained:.0f} s; wrote {args.out}/" + "{checkpoint.eqx, "
-            "config.json, metrics.jsonl, evaluation.json"
-            + ("}" if args.no_report else ", report.png}")
-        )
+        print(retrieval_table(result))
+        written = "config.json, metrics.jsonl, checkpoint.json, checkpoints/, evaluation.json"
+        written += "" if config.synthetic else ", data.json"
+        written += "" if args.no_report else ", report.png"
+        print(f"trained in {trained:.0f} s; wrote {args.out}/{{{written}}}")
     return 0
-
-
-def _retrieval_table(result: dict[str, Any], format_table: Any) -> str:
-    gallery = result["gallery"]
-    rows = [
-        [
-            pair,
-            f"{m['recall@1']:.3f}",
-            f"{m['recall@5']:.3f}",
-            f"{m['recall@10']:.3f}",
-            f"{m['median_rank']:g}",
-        ]
-        for pair, m in result["retrieval"].items()
-    ]
-    table = format_table(["retrieval", "R@1", "R@5", "R@10", "median rank"], rows)
-    recon = ", ".join(f"{k} {v:.4g}" for k, v in result.get("reconstruction", {}).items())
-    return (
-        f"held-out gallery of {gallery} at alignment {result['alignment']:g} "
-        f"(chance R@1 {1 / gallery:.3f})\n{table}"
-        + (f"\nreconstruction loss: {recon}" if recon else "")
-    )
-
-
-def dumps(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2)

@@ -1,6 +1,6 @@
-import inspect
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
@@ -14,7 +14,16 @@ from .._validation import (
     check_real,
     check_shape,
     is_traced,
+    shown,
 )
+from ._spec import DataSpec
+
+
+#: The most values one example of a modality may have (int32 indices and tokens).
+MAX_VALUES = 2**31 - 1
+#: The guide's tones lie in 100-2000 Hz; audio must be sampled at twice the highest.
+HIGHEST_TONE = 2000.0
+NYQUIST_RATE = 4000
 
 
 def num_audio_samples(sample_rate: int, duration: float | int) -> int:
@@ -32,6 +41,13 @@ class SyntheticConfig(eqx.Module):
     Every static field fixes a shape, so two configurations that differ only in
     `alignment` share compiled code: `alignment` is an array leaf of this pytree (it may
     even be traced or vmapped, e.g. for a curriculum), everything else is static.
+
+    ```python
+    >>> config = SyntheticConfig(modalities=["audio", "image"], alignment=0.5)
+    >>> config.modalities, config.spec.num_audio_samples
+    (('image', 'audio'), 16000)
+
+    ```
     """
 
     modalities: tuple[str, ...] = eqx.field(static=True)
@@ -65,107 +81,102 @@ class SyntheticConfig(eqx.Module):
         - `sample_rate` (Hz) and `duration` (s): the waveform has
             `int(sample_rate * duration)` samples, at least one.
         - `latent_dim`: the size of the shared standard-normal latent.
-        """
-        values = _validate(
-            dict(
-                modalities=modalities,
-                alignment=alignment,
-                image_shape=image_shape,
-                vocab_size=vocab_size,
-                seq_length=seq_length,
-                sample_rate=sample_rate,
-                duration=duration,
-                latent_dim=latent_dim,
-            ),
-            names={},
-        )
-        for field_name, value in values.items():
-            setattr(self, field_name, value)
 
-    @classmethod
-    def _from_aliases(cls, names: Mapping[str, str], **values: Any) -> "SyntheticConfig":
-        """Build a configuration whose errors name arguments as `names` spells them."""
-        defaults = {
-            name: parameter.default
-            for name, parameter in inspect.signature(cls.__init__).parameters.items()
-            if parameter.default is not inspect.Parameter.empty
-        }
-        values = {**defaults, **values}
-        _validate(values, names=names)
-        return cls(**values)
+        A bad value raises a ValueError or TypeError that names the argument and the
+        value (as the caller spells it: see `eqx_multimodal._validation.argument_names`).
+        """
+        self.modalities = check_modalities(modalities, "modalities", MODALITIES)
+        self.alignment = _check_alignment(alignment)
+        self.image_shape = check_shape(image_shape, "image_shape", length=3)  # type: ignore
+        if math.prod(self.image_shape) > MAX_VALUES:
+            raise ValueError(
+                f"`{shown('image_shape')}` {self.image_shape} has {math.prod(self.image_shape):,} "
+                f"values an image; at most {MAX_VALUES:,}"
+            )
+        # Tokens are int32.
+        self.vocab_size = check_int(vocab_size, "vocab_size", maximum=MAX_VALUES)
+        self.seq_length = check_int(seq_length, "seq_length", maximum=MAX_VALUES)
+        self.sample_rate = check_int(sample_rate, "sample_rate", maximum=MAX_VALUES)
+        self.duration = check_real(duration, "duration", low=0.0, low_open=True)
+        self.latent_dim = check_int(latent_dim, "latent_dim", maximum=MAX_VALUES)
+        check_audio_length(self.sample_rate, self.duration)
+        if "audio" in self.modalities and self.sample_rate < NYQUIST_RATE:
+            raise ValueError(
+                f"`{shown('sample_rate')}` must be at least {NYQUIST_RATE} Hz, twice the highest "
+                f"tone ({HIGHEST_TONE:g} Hz), or the tones alias; got {self.sample_rate}"
+            )
 
     @property
     def num_audio_samples(self) -> int:
         return num_audio_samples(self.sample_rate, self.duration)
 
+    @property
+    def sample_bytes(self) -> int:
+        """The bytes of one sample (all its modalities, its latent and its score)."""
+        values = {
+            "image": math.prod(self.image_shape),
+            "text": self.seq_length,
+            "audio": self.num_audio_samples,
+        }
+        return 4 * (sum(values[m] for m in self.modalities) + self.latent_dim + 1)
+
+    @property
+    def spec(self) -> DataSpec:
+        """The shapes of one example of each modality (what a model is built for)."""
+        has = self.modalities
+        return DataSpec(
+            modalities=has,
+            image_shape=self.image_shape if "image" in has else None,
+            vocab_size=self.vocab_size if "text" in has else None,
+            seq_length=self.seq_length if "text" in has else None,
+            num_audio_samples=self.num_audio_samples if "audio" in has else None,
+            sample_rate=self.sample_rate if "audio" in has else None,
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def replace(self, **changes: Any) -> "SyntheticConfig":
         """A copy with some fields changed (and validated again)."""
-        fields: dict[str, Any] = dict(
-            modalities=self.modalities,
-            alignment=self.alignment,
-            image_shape=self.image_shape,
-            vocab_size=self.vocab_size,
-            seq_length=self.seq_length,
-            sample_rate=self.sample_rate,
-            duration=self.duration,
-            latent_dim=self.latent_dim,
-        )
+        fields = self._fields()
         unknown = set(changes) - set(fields)
         if unknown:
             raise TypeError(f"SyntheticConfig has no field(s) {sorted(unknown)}")
-        fields.update(changes)
-        return SyntheticConfig(**fields)
+        return SyntheticConfig(**{**fields, **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable description (the alignment must be concrete)."""
-        return dict(
-            modalities=list(self.modalities),
-            alignment=float(self.alignment),
-            image_shape=list(self.image_shape),
-            vocab_size=self.vocab_size,
-            seq_length=self.seq_length,
-            sample_rate=self.sample_rate,
-            duration=self.duration,
-            latent_dim=self.latent_dim,
-        )
+        """A JSON-serialisable description (the alignment must be concrete); the
+        arguments of `SyntheticConfig(**config.to_dict())`.
+
+        The alignment is the shortest decimal that reads back as the same float32.
+        """
+        out = self._fields()
+        out["alignment"] = float(str(jnp.float32(self.alignment)))
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
-def _validate(values: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    def name(field: str) -> str:
-        return names.get(field, field)
-
-    out = dict(values)
-    out["modalities"] = check_modalities(values["modalities"], name("modalities"), MODALITIES)
-    alignment = values["alignment"]
+def _check_alignment(alignment: Any) -> Float[Array, ""]:
     if is_traced(alignment):
-        alignment = eqx.error_if(
+        return eqx.error_if(
             jnp.asarray(alignment, dtype=jnp.float32),
             ~((alignment >= 0) & (alignment <= 1)),
-            f"`{name('alignment')}` must be in [0, 1]",
+            f"`{shown('alignment')}` must be in [0, 1]",
         )
-    else:
-        alignment = jnp.asarray(
-            check_real(alignment, name("alignment"), low=0.0, high=1.0), dtype=jnp.float32
-        )
-    out["alignment"] = alignment
-    out["image_shape"] = check_shape(values["image_shape"], name("image_shape"), length=3)
-    out["vocab_size"] = check_int(values["vocab_size"], name("vocab_size"))
-    out["seq_length"] = check_int(values["seq_length"], name("seq_length"))
-    out["sample_rate"] = check_int(values["sample_rate"], name("sample_rate"))
-    out["duration"] = check_real(values["duration"], name("duration"), low=0.0, low_open=True)
-    out["latent_dim"] = check_int(values["latent_dim"], name("latent_dim"))
-    check_audio_length(out["sample_rate"], out["duration"], name("sample_rate"), name("duration"))
-    return out
+    value = check_real(alignment, "alignment", low=0.0, high=1.0)
+    return jnp.asarray(value, dtype=jnp.float32)
 
 
-def check_audio_length(
-    sample_rate: int, duration: float, rate_name: str, duration_name: str
-) -> int:
+def check_audio_length(sample_rate: int, duration: float) -> int:
     """The number of audio samples, which must be at least one."""
     n = num_audio_samples(sample_rate, duration)
+    if n > MAX_VALUES:
+        raise ValueError(
+            f"`{shown('sample_rate')}` * `{shown('duration')}` must give at most {MAX_VALUES:,} "
+            f"audio samples, got {n:,}"
+        )
     if n < 1:
         raise ValueError(
-            f"`{rate_name}` * `{duration_name}` must give at least one audio sample, got "
-            f"{sample_rate} * {duration:g} = {sample_rate * duration:g}"
+            f"`{shown('sample_rate')}` * `{shown('duration')}` must give at least one audio "
+            f"sample, got {sample_rate} * {duration:g} = {sample_rate * duration:g}"
         )
     return n

@@ -9,7 +9,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray
 
-from .._validation import check_int, check_key, is_traced
+from .._validation import check_fits, check_int, check_key, is_traced
 from ._config import SyntheticConfig
 from ._synthetic import synthetic_batch
 
@@ -40,6 +40,11 @@ class AbstractDataset(eqx.Module):
     def _present(self, arrays: dict[str, Any]) -> Sample:
         """Hook: add non-array metadata to an item or batch."""
         return arrays
+
+    @property
+    def item_bytes(self) -> int | None:
+        """The bytes of one item when they are made on demand (None: held in memory)."""
+        return None
 
     def __getitem__(self, index: Any) -> Sample:
         """An item for an integer, a batch for a slice or an integer array.
@@ -78,6 +83,8 @@ class AbstractDataset(eqx.Module):
         """`take`, padded to `size` items (then cut) so that compiled code is reused."""
         count = len(indices)
         size = count if size is None else size
+        if self.item_bytes is not None:
+            check_fits(size * self.item_bytes, f"{size:,} items", "index")
         padded = np.zeros(size, dtype=np.int32)
         padded[:count] = indices
         batch = self.take(jnp.asarray(padded))
@@ -89,7 +96,7 @@ class AbstractDataset(eqx.Module):
         """The items in order, made a chunk at a time."""
         for batch in self.batches(64, shuffle=False):
             size = len(next(iter(batch.values())))
-            arrays = {k: v for k, v in batch.items() if isinstance(v, jax.Array)}
+            arrays = {k: v for k, v in batch.items() if isinstance(v, jax.Array | dict)}
             for i in range(size):
                 yield self._present(_select(i, arrays))
 
@@ -131,9 +138,9 @@ class AbstractDataset(eqx.Module):
         return self._present(self.take(indices))
 
 
-def _select(index: Any, batch: dict[str, Array]) -> dict[str, Array]:
-    # A dict comprehension, not `jax.tree.map`, which would sort the keys.
-    return {name: value[index] for name, value in batch.items()}
+def _select(index: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    # A dict comprehension at the top, not `jax.tree.map`, which would sort the keys.
+    return {name: jax.tree.map(lambda x: x[index], value) for name, value in batch.items()}
 
 
 class Batches:
@@ -148,11 +155,16 @@ class Batches:
         shuffle: bool,
         drop_last: bool,
     ):
+        """Made by `AbstractDataset.batches`, whose arguments these are."""
         self.batch_size = check_int(batch_size, "batch_size")
         if shuffle and key is None:
             raise ValueError("`key` is required when `shuffle=True`; pass key=... or shuffle=False")
         if key is not None:
             check_key(key)
+        # A batch never holds more than the dataset (and is computed at that size).
+        self.batch_size = min(self.batch_size, max(len(dataset), 1))
+        if dataset.item_bytes is not None:
+            check_fits(self.batch_size * dataset.item_bytes, "a batch", "batch_size")
         self.dataset = dataset
         self.key = key
         self.shuffle = shuffle
@@ -177,7 +189,8 @@ class Batches:
             yield self.dataset._present(batch)
 
 
-def _leading_length(arrays: Mapping[str, ArrayLike], what: str) -> int:
+def leading_length(arrays: Mapping[str, ArrayLike], what: str) -> int:
+    """The number of samples: the leading length that every array must share."""
     if not isinstance(arrays, Mapping) or len(arrays) == 0:
         raise ValueError(f"`{what}` must be a non-empty dict of arrays, got {arrays!r}")
     lengths = {}
@@ -204,7 +217,12 @@ class ArrayDataset(AbstractDataset):
     arrays: dict[str, Array]
 
     def __init__(self, arrays: Mapping[str, ArrayLike]):
-        _leading_length(arrays, "arrays")
+        """**Arguments:**
+
+        - `arrays`: a dict from name to an array whose leading axis indexes the items;
+            every array has the same number of items.
+        """
+        leading_length(arrays, "arrays")
         self.arrays = {name: jnp.asarray(array) for name, array in arrays.items()}
 
     def __len__(self) -> int:
@@ -223,10 +241,11 @@ class SyntheticDataset(AbstractDataset):
 
     ```python
     >>> import jax.random as jr
-    >>> dataset = SyntheticDataset(SyntheticConfig(), 1000, key=jr.key(0))
+    >>> config = SyntheticConfig(image_shape=(8, 8, 3), duration=0.25, sample_rate=4000)
+    >>> dataset = SyntheticDataset(config, 1000, key=jr.key(0))
     >>> batch = dataset[10:42]
     >>> batch["image"].shape, batch["text"].shape, batch["audio"].shape
-    ((32, 32, 32, 3), (32, 50), (32, 16000))
+    ((32, 8, 8, 3), (32, 50), (32, 1000))
 
     ```
     """
@@ -253,10 +272,23 @@ class SyntheticDataset(AbstractDataset):
     def __len__(self) -> int:
         return self.num_samples
 
+    @property
+    def item_bytes(self) -> int:
+        return self.config.sample_bytes
+
     def take(self, indices: Int[Array, " batch"]) -> dict[str, Array]:
-        return synthetic_batch(self.key, indices, config=self.config)
+        return synthetic_batch(indices, key=self.key, config=self.config)
 
     def materialise(self, batch_size: int = 256) -> ArrayDataset:
-        """Make every item now and keep them in memory (`batch_size` at a time)."""
+        """Make every item now and keep them in memory (`batch_size` at a time).
+
+        ```python
+        >>> import jax.random as jr
+        >>> config = SyntheticConfig(modalities=["text"])
+        >>> SyntheticDataset(config, 10, key=jr.key(0)).materialise(4)[:]["text"].shape
+        (10, 50)
+
+        ```
+        """
         chunks = list(self.batches(batch_size, shuffle=False))
         return ArrayDataset({k: jnp.concatenate([c[k] for c in chunks]) for k in chunks[0]})

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dataset import AbstractDataset
+from ._loader import PairedFolder
 
 
-Record = dict[str, np.ndarray]
+Record = dict[str, Any]
 
 
 class _HostKey:
@@ -64,7 +65,8 @@ class GrainSource:
     dataset as a dict of NumPy arrays.
 
     It works with any `AbstractDataset` (`SyntheticDataset`, `ArrayDataset`,
-    `PairedDataset`): `grain.MapDataset.source(GrainSource(dataset))` starts a pipeline,
+    `PairedDataset`) and with a `PairedFolder`, whose files it reads record by record
+    (`PairedFolder.read`): `grain.MapDataset.source(GrainSource(dataset))` starts a pipeline,
     and `grain.DataLoader(data_source=GrainSource(dataset), ...)` reads it in worker
     processes. It is picklable (arrays and keys travel as NumPy data; a worker makes
     records on its CPU), and its `repr` identifies the data, so a grain checkpoint
@@ -83,15 +85,15 @@ class GrainSource:
     ```
     """
 
-    def __init__(self, dataset: AbstractDataset):
+    def __init__(self, dataset: AbstractDataset | PairedFolder):
         """**Arguments:**
 
-        - `dataset`: an `AbstractDataset`.
+        - `dataset`: an `AbstractDataset` or a `PairedFolder`.
         """
-        if not isinstance(dataset, AbstractDataset):
+        if not isinstance(dataset, AbstractDataset | PairedFolder):
             raise TypeError(
                 f"`dataset` must be an AbstractDataset (SyntheticDataset, ArrayDataset, "
-                f"PairedDataset), got {dataset!r}"
+                f"PairedDataset) or a PairedFolder, got {dataset!r}"
             )
         self._dataset = dataset
         self._length = len(dataset)
@@ -99,6 +101,11 @@ class GrainSource:
 
     def __len__(self) -> int:
         return self._length
+
+    @property
+    def dataset(self) -> AbstractDataset | PairedFolder:
+        """The dataset whose records this source reads."""
+        return self._dataset
 
     def _index(self, index: Any) -> int:
         try:
@@ -111,18 +118,31 @@ class GrainSource:
 
     def __getitem__(self, index: int) -> Record:
         """Record `index`: the item's arrays, as NumPy arrays."""
+        if isinstance(self._dataset, PairedFolder):
+            return self._dataset.read(self._index(index))
         batch = self._dataset.take(jnp.asarray([self._index(index)], dtype=jnp.int32))
-        return {name: np.asarray(value[0]) for name, value in batch.items()}
+        return {
+            name: jax.tree.map(lambda v: np.asarray(v[0]), value) for name, value in batch.items()
+        }
 
     def _getitems(self, indices: Sequence[int]) -> list[Record]:
         """Several records made as one batch (grain's batched reads)."""
         rows = np.asarray([self._index(i) for i in indices], dtype=np.int32)
         if len(rows) == 0:
             return []
-        batch = {k: np.asarray(v) for k, v in self._dataset._take_padded(rows).items()}
-        return [{name: value[j] for name, value in batch.items()} for j in range(len(rows))]
+        if isinstance(self._dataset, PairedFolder):
+            return [self._dataset.read(int(i)) for i in rows]
+        batch = {
+            k: jax.tree.map(np.asarray, v) for k, v in self._dataset._take_padded(rows).items()
+        }
+        return [
+            {name: jax.tree.map(lambda v: v[j], value) for name, value in batch.items()}
+            for j in range(len(rows))
+        ]
 
     def __repr__(self) -> str:
+        if self._fingerprint is None and isinstance(self._dataset, PairedFolder):
+            self._fingerprint = self._dataset.fingerprint()
         if self._fingerprint is None:
             digest = hashlib.sha1(type(self._dataset).__qualname__.encode())
             for leaf in jax.tree.leaves(jax.tree.map(_to_host, self._dataset)):

@@ -4,20 +4,67 @@ from typing import Any
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from ._dataset import _leading_length, AbstractDataset
+from .._types import MODALITIES, pair_names
+from ._dataset import AbstractDataset, leading_length
+from ._manifest import natural
+from ._spec import DataSpec
 
 
-# The rank of one sample of each known modality (other names are accepted as they come).
-_SAMPLE_RANK = {"image": 3, "text": 1, "audio": 1}
+#: The rank of one sample of each modality, and of the optional latents.
+SAMPLE_RANK = {"image": 3, "text": 1, "audio": 1, "latent": 1}
+
+
+def check_arrays(data: Mapping[str, ArrayLike], what: str = "data") -> dict[str, np.ndarray]:
+    """The rules every paired array obeys, wherever it comes from (your arrays, a folder):
+    known names, one sample axis, real finite floats for image, audio and latents,
+    non-negative int32-range integers for text."""
+    leading_length(data, what)
+    out = {}
+    for name, value in data.items():
+        if name not in SAMPLE_RANK:
+            raise ValueError(
+                f"`{what}` has the key {name!r}; the keys are modalities "
+                f"{list(MODALITIES)} and optionally 'latent'"
+            )
+        array = np.asarray(value)
+        rank = SAMPLE_RANK[name]
+        where = f"`{what}[{name!r}]`"
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{where} must hold real numbers, got dtype {array.dtype}")
+        if array.ndim != rank + 1:
+            raise ValueError(
+                f"{where} must have {rank + 1} dimensions (samples first), got shape {array.shape}"
+            )
+        if name == "text":
+            if array.dtype.kind not in "iu":
+                raise TypeError(f"{where} must hold integer tokens, got {array.dtype}")
+            bad = (array < 0) | (array >= 2**31)
+            if bad.any():
+                i = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ValueError(
+                    f"{where} tokens must be in [0, 2**31), got {array[i][bad[i]][0]} in sample {i}"
+                )
+            array = array.astype(np.int32)
+        else:
+            if array.dtype.kind != "f":
+                raise TypeError(f"{where} must hold floating-point values, got dtype {array.dtype}")
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{where} contains NaN or infinite values")
+            array = array.astype(np.float32)
+        out[name] = array
+    return out
 
 
 class PairedDataset(AbstractDataset):
-    """Explicitly paired arrays of several modalities, with optional alignment scores.
+    """Explicitly paired arrays of several modalities: your own data, in memory.
 
-    Item `i` is `{modality: data[modality][i], ..., "alignment_scores": alignments[i],
-    "pairs": pairs}`, as in the guide's `MultiModalPairedDataset`.
+    Item `i` is `{modality: data[modality][i], ..., "alignment_score": alignments[i],
+    "pairs": pairs}`, as in the guide's `MultiModalPairedDataset` (whose spelling,
+    `"alignment_scores"`, `eqx_multimodal.nnx` keeps), plus `"latent"` when
+    the data has latents, `"label"` (an index into `label_names`, -1 for none) when it has
+    labels, and `"present"` (`{modality: bool}`) when some samples lack a modality.
 
     ```python
     >>> import jax.numpy as jnp
@@ -26,7 +73,7 @@ class PairedDataset(AbstractDataset):
     ...     pairs=[("image", "text")],
     ... )
     >>> sample = dataset[0]
-    >>> sample["image"].shape, float(sample["alignment_scores"]), sample["pairs"]
+    >>> sample["image"].shape, float(sample["alignment_score"]), sample["pairs"]
     ((8, 8, 3), 1.0, [('image', 'text')])
 
     ```
@@ -34,80 +81,146 @@ class PairedDataset(AbstractDataset):
 
     data: dict[str, Array]
     alignments: Float[Array, " n"]
+    present: dict[str, Bool[Array, " n"]] | None
+    labels: Int[Array, " n"] | None
     pairs: tuple[tuple[str, str], ...] = eqx.field(static=True)
+    label_names: tuple[str, ...] | None = eqx.field(static=True)
+    ids: tuple[str, ...] | None = eqx.field(static=True)
+    vocab_size: int | None = eqx.field(static=True)
+    pad_id: int | None = eqx.field(static=True)
+    sample_rate: int | None = eqx.field(static=True)
 
     def __init__(
         self,
         data: Mapping[str, ArrayLike],
         pairs: Sequence[Sequence[str]] | None = None,
         alignments: ArrayLike | None = None,
+        *,
+        present: Mapping[str, ArrayLike] | None = None,
+        labels: Sequence[str | None] | None = None,
+        label_names: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        vocab_size: int | None = None,
+        pad_id: int | None = None,
+        sample_rate: int | None = None,
     ):
         """**Arguments:**
 
-        - `data`: a dict from modality name to an array whose leading axis indexes the
-            samples; every modality must have the same number of samples. `"image"` must
-            be `(N, H, W, C)`, `"text"` `(N, length)` of integers and `"audio"`
-            `(N, samples)`.
+        - `data`: a dict from modality name (`"image"`, `"text"`, `"audio"`) to an array
+            whose leading axis indexes the samples, and optionally `"latent"`. Every
+            entry has the same number of samples. `"image"` is `(N, H, W, C)` floats,
+            `"text"` `(N, length)` non-negative integers, `"audio"` `(N, samples)`
+            floats, `"latent"` `(N, dim)` floats; floats must be finite.
         - `pairs`: which modalities are paired, as `(a, b)` tuples of names in `data`.
             Defaults to every pair of modalities, in the order of `data`.
         - `alignments`: optional alignment scores of shape `(N,)` in [0, 1]; default 1.
+        - `present`: keyword only. Optional `{modality: (N,) bools}`: which samples have
+            that modality (the others hold placeholder values). Default: all.
+        - `labels`: keyword only. Optional class labels, one a sample (`None` for a
+            sample without one).
+        - `label_names`: keyword only. The classes, in the order of their indices
+            (default: the labels' distinct values, sorted); every label must be one.
+        - `ids`: keyword only. Optional distinct sample ids (default `"0"`, `"1"`, ...).
+        - `vocab_size`, `pad_id`: keyword only. The token vocabulary and the padding
+            id, for models built from `spec` (default: the largest token + 1, no padding).
+        - `sample_rate`: keyword only. The audio's rate in Hz (needed for `spec`).
         """
-        n = _leading_length(data, "data")
-        arrays = {}
-        for name, array in data.items():
-            array = jnp.asarray(array)
-            rank = _SAMPLE_RANK.get(name)
-            if rank is not None and array.ndim != rank + 1:
-                raise ValueError(
-                    f"`data[{name!r}]` must have {rank + 1} dimensions (samples first), "
-                    f"got shape {array.shape}"
-                )
-            if name == "text" and not jnp.issubdtype(array.dtype, jnp.integer):
-                raise TypeError(f"`data['text']` must hold integer tokens, got {array.dtype}")
-            if jnp.issubdtype(array.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(array))):
-                raise ValueError(f"`data[{name!r}]` contains NaN or infinite values")
-            arrays[name] = array
-        self.data = arrays
-        self.pairs = _check_pairs(pairs, tuple(arrays))
-        if alignments is None:
-            self.alignments = jnp.ones((n,), dtype=jnp.float32)
-        else:
-            scores = np.asarray(alignments)
-            if scores.shape != (n,):
-                raise ValueError(
-                    f"`alignments` must have shape ({n},), one score a sample, got {scores.shape}"
-                )
-            if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(
-                scores.dtype, np.complexfloating
-            ):
-                raise TypeError(f"`alignments` must be real numbers, got dtype {scores.dtype}")
-            bad = ~((scores >= 0) & (scores <= 1))
-            if np.any(bad):
-                i = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"`alignments` must be in [0, 1], got {scores[i]} at index {i}")
-            self.alignments = jnp.asarray(scores, dtype=jnp.float32)
+        arrays = check_arrays(data)
+        n = leading_length(arrays, "data")
+        self.data = {name: jnp.asarray(array) for name, array in arrays.items()}
+        modalities = tuple(m for m in self.data if m != "latent")
+        if not modalities:
+            raise ValueError(
+                f"`data` must hold at least one of {list(MODALITIES)}, got {list(data)}"
+            )
+        self.pairs = check_pairs(pairs, modalities)
+        self.alignments = _alignments(alignments, n)
+        self.present = _presence(present, modalities, n)
+        self.label_names, self.labels = _labels(labels, label_names, n)
+        self.ids = _ids(ids, n)
+        self.vocab_size = _vocab(vocab_size, arrays.get("text"))
+        self.pad_id = pad_id
+        self.sample_rate = sample_rate
+        if self.vocab_size is not None and pad_id is not None and not 0 <= pad_id < self.vocab_size:
+            raise ValueError(f"`pad_id` must be in [0, vocab_size={self.vocab_size}), got {pad_id}")
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(self.data)
+        """The modalities of the data (its keys other than `"latent"`)."""
+        return tuple(m for m in self.data if m != "latent")
+
+    @property
+    def complete(self) -> bool:
+        """Whether every sample has every modality."""
+        return self.present is None
+
+    @property
+    def spec(self) -> DataSpec:
+        """The shapes of one example of each modality (what a model is built for)."""
+        has = self.modalities
+        if "audio" in has and self.sample_rate is None:
+            raise ValueError(
+                "this dataset has audio but no `sample_rate`; pass sample_rate=... to "
+                "PairedDataset to build a model for it"
+            )
+        return DataSpec(
+            modalities=has,
+            image_shape=tuple(self.data["image"].shape[1:]) if "image" in has else None,
+            vocab_size=self.vocab_size,
+            seq_length=self.data["text"].shape[1] if "text" in has else None,
+            pad_id=self.pad_id,
+            num_audio_samples=self.data["audio"].shape[1] if "audio" in has else None,
+            sample_rate=self.sample_rate,
+        )
 
     def __len__(self) -> int:
         return self.alignments.shape[0]
 
-    def take(self, indices: Int[Array, " batch"]) -> dict[str, Array]:
-        batch = {name: array[indices] for name, array in self.data.items()}
-        batch["alignment_scores"] = self.alignments[indices]
+    def take(self, indices: Int[Array, " batch"]) -> dict[str, Any]:
+        batch: dict[str, Any] = {name: array[indices] for name, array in self.data.items()}
+        batch["alignment_score"] = self.alignments[indices]
+        if self.labels is not None:
+            batch["label"] = self.labels[indices]
+        if self.present is not None:
+            batch["present"] = {name: mask[indices] for name, mask in self.present.items()}
         return batch
 
     def _present(self, arrays: dict[str, Any]) -> dict[str, Any]:
         return {**arrays, "pairs": [tuple(p) for p in self.pairs]}
 
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "PairedDataset":
+        """The samples at `indices` (in that order), as a new dataset."""
+        rows = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(self)
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"`indices` must be in [0, {n}), got {rows.min()}..{rows.max()}")
+        labels = None
+        if self.labels is not None:
+            assert self.label_names is not None
+            names = self.label_names
+            labels = [names[j] if j >= 0 else None for j in np.asarray(self.labels)[rows]]
+        return PairedDataset(
+            {name: np.asarray(array)[rows] for name, array in self.data.items()},
+            pairs=self.pairs,
+            alignments=np.asarray(self.alignments)[rows],
+            present=None
+            if self.present is None
+            else {m: np.asarray(v)[rows] for m, v in self.present.items()},
+            labels=labels,
+            label_names=self.label_names,
+            ids=None if self.ids is None else [self.ids[i] for i in rows],
+            vocab_size=self.vocab_size,
+            pad_id=self.pad_id,
+            sample_rate=self.sample_rate,
+        )
 
-def _check_pairs(
+
+def check_pairs(
     pairs: Sequence[Sequence[str]] | None, modalities: tuple[str, ...]
 ) -> tuple[tuple[str, str], ...]:
+    """`pairs` checked against `modalities`; default every pair of them."""
     if pairs is None:
-        return tuple((a, b) for i, a in enumerate(modalities) for b in modalities[i + 1 :])
+        return tuple(pair_names(modalities))
     if isinstance(pairs, str) or not isinstance(pairs, Sequence):
         raise TypeError(f"`pairs` must be a list of (modality, modality) tuples, got {pairs!r}")
     out = []
@@ -125,3 +238,99 @@ def _check_pairs(
             raise ValueError(f"`pairs` pairs a modality with itself: {tuple(pair)!r}")
         out.append((a, b))
     return tuple(out)
+
+
+def _alignments(alignments: ArrayLike | None, n: int) -> Float[Array, " n"]:
+    if alignments is None:
+        return jnp.ones((n,), dtype=jnp.float32)
+    scores = np.asarray(alignments)
+    if scores.shape != (n,):
+        raise ValueError(
+            f"`alignments` must have shape ({n},), one score a sample, got {scores.shape}"
+        )
+    if scores.dtype.kind not in "biuf":
+        raise TypeError(f"`alignments` must be real numbers, got dtype {scores.dtype}")
+    bad = ~((scores >= 0) & (scores <= 1))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"`alignments` must be in [0, 1], got {scores[i]} at index {i}")
+    return jnp.asarray(scores, dtype=jnp.float32)
+
+
+def _presence(
+    present: Mapping[str, ArrayLike] | None, modalities: tuple[str, ...], n: int
+) -> dict[str, Bool[Array, " n"]] | None:
+    if present is None:
+        return None
+    if not isinstance(present, Mapping):
+        raise TypeError(f"`present` must be a dict of boolean arrays, got {present!r:.60}")
+    masks = {}
+    for name in modalities:
+        mask = np.asarray(present.get(name, np.ones(n, bool)))
+        if mask.shape != (n,) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"`present[{name!r}]` must be ({n},) booleans, got {mask.dtype} {mask.shape}"
+            )
+        masks[name] = mask
+    unknown = sorted(set(present) - set(modalities))
+    if unknown:
+        raise ValueError(f"`present` names {unknown}, which `data` does not have")
+    if all(mask.all() for mask in masks.values()):
+        return None
+    empty = [i for i in range(n) if not any(mask[i] for mask in masks.values())]
+    if empty:
+        raise ValueError(f"`present`: sample {empty[0]} has none of {list(modalities)}")
+    return {name: jnp.asarray(mask) for name, mask in masks.items()}
+
+
+def _labels(
+    labels: Sequence[str | None] | None, names: Sequence[str] | None, n: int
+) -> tuple[tuple[str, ...] | None, Int[Array, " n"] | None]:
+    if labels is None:
+        if names is not None:
+            raise ValueError("`label_names` goes with `labels`")
+        return None, None
+    if isinstance(labels, str) or len(labels) != n:
+        raise ValueError(f"`labels` must be {n} labels, one a sample, got {labels!r:.80}")
+    for label in labels:
+        if label is not None and not isinstance(label, str):
+            raise TypeError(f"`labels` must be strings (or None), got {label!r}")
+    found = {label for label in labels if label is not None}
+    if names is None:
+        names = tuple(sorted(found, key=natural))
+    else:
+        names = tuple(names)
+        unknown = sorted(found - set(names), key=natural)
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(
+                f"`label_names` must be distinct and name every label; {unknown[:3]} are not "
+                f"in {list(names)[:10]}"
+            )
+    index = {name: i for i, name in enumerate(names)}
+    codes = np.asarray([-1 if label is None else index[label] for label in labels], np.int32)
+    return names, jnp.asarray(codes)
+
+
+def _ids(ids: Sequence[str] | None, n: int) -> tuple[str, ...] | None:
+    if ids is None:
+        return None
+    ids = tuple(ids)
+    if len(ids) != n or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"`ids` must be {n} strings, one a sample")
+    if len(set(ids)) != n:
+        raise ValueError("`ids` must be distinct")
+    return ids
+
+
+def _vocab(vocab_size: int | None, text: np.ndarray | None) -> int | None:
+    if text is None:
+        return None
+    largest = int(text.max()) + 1 if text.size else 1
+    if vocab_size is None:
+        return largest
+    if not isinstance(vocab_size, int) or vocab_size < largest:
+        raise ValueError(
+            f"`vocab_size` must be an integer above every token (largest {largest - 1}), "
+            f"got {vocab_size!r}"
+        )
+    return vocab_size

@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
+from .._validation import is_traced
 from ._config import num_audio_samples, SyntheticConfig
 
 
@@ -48,7 +49,18 @@ def _minmax(x: Array) -> Array:
 
 
 def image_pattern(latent: Latent, height: int, width: int) -> Float[Array, "height width"]:
-    """The noise-free image pattern of the guide, min-max normalised to [0, 1]."""
+    """The noise-free image pattern of the guide, min-max normalised to [0, 1].
+
+    `sum_k |z_k| sin(f_k x + pi z_k) cos(f_k y + pi z_k)` over the first 8 latents,
+    `f_k = 2 + k`, on `linspace(-1, 1)` in both directions (rows are y).
+
+    ```python
+    >>> import jax.random as jr
+    >>> image_pattern(jr.normal(jr.key(0), (32,)), 16, 8).shape
+    (16, 8)
+
+    ```
+    """
     k = min(latent.shape[0], IMAGE_COMPONENTS)
     z = latent[:k]
     freq = 2.0 + jnp.arange(k, dtype=jnp.float32)
@@ -57,8 +69,21 @@ def image_pattern(latent: Latent, height: int, width: int) -> Float[Array, "heig
     y = jnp.linspace(-1.0, 1.0, height, dtype=jnp.float32)
     sin_x = jnp.sin(freq[:, None] * x[None, :] + phase[:, None])
     cos_y = jnp.abs(z)[:, None] * jnp.cos(freq[:, None] * y[None, :] + phase[:, None])
-    pattern = jnp.einsum("kh,kw->hw", cos_y, sin_x, precision=_HIGHEST)
-    return _minmax(pattern)
+    return _minmax(_sum_of_outer_products(cos_y, sin_x))
+
+
+def _sum_of_outer_products(a: Float[Array, "k m"], b: Float[Array, "k n"]) -> Float[Array, "m n"]:
+    """`sum_k outer(a[k], b[k])`, added in the order of `k`.
+
+    Elementwise, not a matrix product: a product's accumulation order depends on how the
+    compiler tiles it, which depends on the batch around it, and that made an item differ
+    in its last bits with the batch it was made in. Here every value is the same chain of
+    operations wherever the item is made.
+    """
+    total = a[0][:, None] * b[0][None, :]
+    for k in range(1, a.shape[0]):
+        total = total + a[k][:, None] * b[k][None, :]
+    return total
 
 
 def image_from_latent(
@@ -105,6 +130,12 @@ def token_groups(vocab_size: int, latent_dim: int) -> np.ndarray:
 
     Token `t` has logit `latent[t % latent_dim] * alignment`; dimension `j` owns the
     tokens `j, j + latent_dim, j + 2 latent_dim, ...` below `vocab_size`.
+
+    ```python
+    >>> token_groups(10, 4).tolist()
+    [3, 3, 2, 2]
+
+    ```
     """
     groups = min(vocab_size, latent_dim)
     j = np.arange(groups)
@@ -112,7 +143,15 @@ def token_groups(vocab_size: int, latent_dim: int) -> np.ndarray:
 
 
 def token_logits(latent: Latent, alignment: ScalarLike, vocab_size: int) -> Float[Array, " vocab"]:
-    """The guide's token logits, `tile(latent)[:vocab_size] * alignment`."""
+    """The guide's token logits, `tile(latent)[:vocab_size] * alignment`.
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> token_logits(jnp.array([1.0, 2.0]), 0.5, 5).tolist()
+    [0.5, 1.0, 0.5, 1.0, 0.5]
+
+    ```
+    """
     reps = vocab_size // latent.shape[0] + 1
     return jnp.tile(latent, reps)[:vocab_size] * _as_alignment(alignment)
 
@@ -165,7 +204,18 @@ def _frac(x: Array) -> Array:
 
 
 def audio_tone(latent: Latent, sample_rate: int, duration: float | int) -> Float[Array, " samples"]:
-    """The guide's noise-free sum of sinusoids (before mixing and normalisation)."""
+    """The guide's noise-free sum of sinusoids (before mixing and normalisation).
+
+    `sum_i 0.1 |z_i| sin(2 pi (100 + 1900 (|z_i| mod 1)) t + 2 pi z_i)` over the first 10
+    latents, on the guide's time axis `linspace(0, duration, n)`.
+
+    ```python
+    >>> import jax.random as jr
+    >>> audio_tone(jr.normal(jr.key(0), (32,)), 8000, 0.5).shape
+    (4000,)
+
+    ```
+    """
     n = num_audio_samples(sample_rate, duration)
     k = min(latent.shape[0], AUDIO_COMPONENTS)
     z = latent[:k]
@@ -188,6 +238,8 @@ def audio_tone(latent: Latent, sample_rate: int, duration: float | int) -> Float
         [amplitude[:, None] * jnp.sin(start), amplitude[:, None] * jnp.cos(start)]
     )
     right = jnp.concatenate([jnp.cos(offset), jnp.sin(offset)])
+    # A matrix product (k = 20) that the compiler runs one item at a time: the same sums
+    # in the same order whatever the batch (unlike the image's, which is elementwise).
     wave = jnp.einsum("kq,kb->qb", left, right, precision=_HIGHEST)
     return wave.reshape(-1)[:n]
 
@@ -219,9 +271,10 @@ def audio_from_latent(
 
     ```python
     >>> import jax.random as jr
-    >>> audio = audio_from_latent(jr.normal(jr.key(0), (32,)), 0.8, key=jr.key(1))
+    >>> z = jr.normal(jr.key(0), (32,))
+    >>> audio = audio_from_latent(z, 0.8, key=jr.key(1), sample_rate=4000, duration=0.5)
     >>> audio.shape, bool(abs(audio).max() <= 1)
-    ((16000,), True)
+    ((2000,), True)
 
     ```
     """
@@ -272,23 +325,44 @@ def sample_from_latent(latent: Latent, *, key: PRNGKeyArray, config: SyntheticCo
 
 
 def synthetic_item(
-    key: PRNGKeyArray, index: Integer[Array, ""] | int, *, config: SyntheticConfig
+    index: Integer[Array, ""] | int, *, key: PRNGKeyArray, config: SyntheticConfig
 ) -> Sample:
     """Item `index` of the synthetic dataset with key `key`: a pure function of both.
 
     `fold_in(key, index)` is split into the latent's key and the sample's key, so item
     `i` is the same whether it is made alone, in a batch of any size, in any order or on
-    any device.
+    any device: bit for bit, since it is always compiled (called outside `jax.jit`, it
+    runs the compiled batch code on one item) and its sums run in a fixed order.
+    Evaluated op by op (`jax.disable_jit`) its floats may differ in the last bits.
+
+    **Arguments:**
+
+    - `index`: a non-negative integer (may be traced).
+    - `key`: keyword only. The dataset's key.
+    - `config`: keyword only. A `SyntheticConfig`.
+
+    **Returns:**
+
+    The sample, as `sample_from_latent` returns it.
 
     ```python
     >>> import jax.random as jr
     >>> config = SyntheticConfig(modalities=["image", "text"], alignment=0.5)
-    >>> item = synthetic_item(jr.key(0), 7, config=config)
+    >>> item = synthetic_item(7, key=jr.key(0), config=config)
     >>> sorted(item)
     ['alignment_score', 'image', 'latent', 'text']
 
     ```
     """
+    if not any(is_traced(x) for x in (index, key, config.alignment)):
+        batch = render_batch(key, jnp.asarray([index], dtype=jnp.uint32), config)
+        return ordered({name: value[0] for name, value in batch.items()}, config)
+    return _render_item(index, key, config)
+
+
+def _render_item(
+    index: Integer[Array, ""] | int, key: PRNGKeyArray, config: SyntheticConfig
+) -> Sample:
     item_key = jr.fold_in(key, index)
     latent_key, sample_key = jr.split(item_key)
     latent = jr.normal(latent_key, (config.latent_dim,), dtype=jnp.float32)
@@ -301,21 +375,35 @@ def sample_keys(config: SyntheticConfig) -> tuple[str, ...]:
 
 
 def synthetic_batch(
-    key: PRNGKeyArray, indices: Integer[Array, " batch"], *, config: SyntheticConfig
+    indices: Integer[Array, " batch"], *, key: PRNGKeyArray, config: SyntheticConfig
 ) -> Sample:
     """Items `indices` of the synthetic dataset with key `key`, stacked along axis 0.
 
     Compiled once per configuration shape and batch size: the key, the indices and the
     alignment are traced, so datasets of other seeds or alignments reuse the code.
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> config = SyntheticConfig(modalities=["text"])
+    >>> synthetic_batch(jnp.arange(4), key=jr.key(0), config=config)["text"].shape
+    (4, 50)
+
+    ```
     """
-    batch = _synthetic_batch(key, indices, config)
+    batch = render_batch(key, indices, config)
     # Pytrees sort dict keys; give them back in the guide's order.
+    return ordered(batch, config)
+
+
+def ordered(batch: Sample, config: SyntheticConfig) -> Sample:
+    """`batch` with its keys in the guide's order (pytrees sort them)."""
     return {name: batch[name] for name in sample_keys(config)}
 
 
 @eqx.filter_jit
-def _synthetic_batch(
+def render_batch(
     key: PRNGKeyArray, indices: Integer[Array, " batch"], config: SyntheticConfig
 ) -> Sample:
+    """`synthetic_batch` as one compiled function (keys in pytree order)."""
     indices = jnp.asarray(indices).astype(jnp.uint32)
-    return jax.vmap(lambda i: synthetic_item(key, i, config=config))(indices)
+    return jax.vmap(lambda i: _render_item(i, key, config))(indices)

@@ -12,5 +12,6 @@ from ._reconstruction import (
 )
 from ._shared_latent import (
     LossWeights as LossWeights,
+    reconstruction_terms as reconstruction_terms,
     shared_latent_loss as shared_latent_loss,
 )

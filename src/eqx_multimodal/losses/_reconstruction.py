@@ -1,14 +1,13 @@
 """Reconstruction losses of one example, one a modality (callers vmap and average)."""
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool
 
-from .._types import Image, Logits, Scalar, Tokens, Waveform
-from ..nn._spectral import stft_magnitude
+from .._types import Image, Logits, MODALITIES, Scalar, Tokens, Waveform
+from ..nn import CrossModalGenerator, stft_magnitude
 
 
 def pixel_loss(prediction: Image, target: Image) -> Scalar:
@@ -74,10 +73,25 @@ def reconstruction_loss(modality: str, output: Array, target: Array) -> Scalar:
         return token_cross_entropy(output, target)
     if modality == "audio":
         return waveform_loss(output, target)
-    raise ValueError(f"`modality` must be 'image', 'text' or 'audio', got {modality!r}")
+    raise ValueError(f"`modality` must be one of {MODALITIES}, got {modality!r}")
 
 
-def generator_loss(generator: Any, source: Array, target: Array) -> Scalar:
-    """The training loss of a `CrossModalGenerator` on one (source, target) pair."""
+def generator_loss(generator: CrossModalGenerator, source: Array, target: Array) -> Scalar:
+    """The training loss of a `CrossModalGenerator` on one (source, target) pair: the
+    `reconstruction_loss` of its target modality.
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> from eqx_multimodal.nn import CrossModalGenerator, ImageDecoder, TokenBagEncoder
+    >>> generator = CrossModalGenerator(
+    ...     TokenBagEncoder(20, 8, 16, key=jr.key(0)),
+    ...     ImageDecoder(16, (8, 8, 3), hidden=32, key=jr.key(1)),
+    ... )
+    >>> loss = generator_loss(generator, jnp.arange(6), jnp.zeros((8, 8, 3)))
+    >>> loss.shape, bool(loss > 0)
+    ((), True)
+
+    ```
+    """
     output = generator.teacher_output(source, target)
     return reconstruction_loss(generator.target_modality, output, target)

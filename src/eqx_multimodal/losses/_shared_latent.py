@@ -6,10 +6,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool
+from jaxtyping import Array, Bool, Float
 
-from .._types import pair_names, Scalar
+from .._types import MODALITIES, pair_names, Scalar
 from .._validation import check_choice, check_int, check_real
+from ..nn import SharedLatentModel
 from ._contrastive import clip_loss, siglip_loss
 from ._reconstruction import reconstruction_loss
 
@@ -46,20 +47,54 @@ class LossWeights:
         pairs = dict(self.reconstruction).items()
         object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
         for name, weight in self.reconstruction:
-            check_choice(name, "reconstruction modality", ("image", "text", "audio"))
+            check_choice(name, "reconstruction modality", MODALITIES)
             check_real(weight, f"reconstruction[{name!r}]", low=0.0)
         check_real(self.cycle, "cycle", low=0.0)
         check_int(self.recon_batch, "recon_batch")
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description: the arguments of `LossWeights(**d)`."""
         return dataclasses.asdict(self) | {"reconstruction": dict(self.reconstruction)}
 
     def reconstruction_weight(self, modality: str) -> float:
+        """The weight of `modality`'s reconstruction term (0 when it has none)."""
         return dict(self.reconstruction).get(modality, 0.0)
 
 
+def reconstruction_terms(
+    model: SharedLatentModel,
+    latents: Mapping[str, Float[Array, "batch latent"]],
+    batch: Mapping[str, Array],
+    present: Mapping[str, Bool[Array, " batch"]] | None = None,
+    *,
+    rows: int | None = None,
+) -> dict[str, Scalar]:
+    """Each decoder's reconstruction loss of its own modality, from the latents, over
+    the first `rows` rows (default all) where the modality is present.
+
+    **Returns:**
+
+    `{modality: loss}` for every modality with a decoder and latents.
+    """
+    terms = {}
+    for name, decoder in model.decoders.items():
+        if name not in latents:
+            continue
+        size = latents[name].shape[0]
+        count = size if rows is None else min(rows, size)
+        targets = batch[name][:count]
+        outputs = jax.vmap(decoder.teacher_output)(latents[name][:count], targets)
+        losses = jax.vmap(lambda o, t, name=name: reconstruction_loss(name, o, t))(outputs, targets)
+        if present is None or name not in present:
+            terms[name] = jnp.mean(losses)
+        else:
+            keep = present[name][:count].astype(losses.dtype)
+            terms[name] = jnp.sum(losses * keep) / jnp.maximum(jnp.sum(keep), 1.0)
+    return terms
+
+
 def shared_latent_loss(
-    model: Any,
+    model: SharedLatentModel,
     batch: Mapping[str, Array],
     weights: LossWeights = LossWeights(),
     present: Mapping[str, Bool[Array, " batch"]] | None = None,
@@ -81,7 +116,7 @@ def shared_latent_loss(
     `(total, terms)`, where `terms` maps `"contrastive/a-b"`, `"recon/m"` and
     `"cycle/a->b"` to their (unweighted) values.
     """
-    latents = model.embed_batch(batch)
+    latents = model.embed_batch(dict(batch))
     names = tuple(latents)
     size = next(iter(latents.values())).shape[0]
 
@@ -104,17 +139,12 @@ def shared_latent_loss(
         total = total + weights.contrastive * term
 
     rows = min(weights.recon_batch, size)
-    for name in names:
-        weight = weights.reconstruction_weight(name)
-        if weight == 0.0 or name not in model.decoders:
-            continue
-        decoder = model.decoders[name]
-        outputs = jax.vmap(decoder.teacher_output)(latents[name][:rows], batch[name][:rows])
-        losses = jax.vmap(lambda o, t: reconstruction_loss(name, o, t))(outputs, batch[name][:rows])
-        keep = mask(name)[:rows].astype(losses.dtype)
-        term = jnp.sum(losses * keep) / jnp.maximum(jnp.sum(keep), 1.0)
+    weighted = {name: weights.reconstruction_weight(name) for name in names}
+    decoded = {name: latents[name] for name, weight in weighted.items() if weight > 0}
+    masks = {name: mask(name) for name in decoded}
+    for name, term in reconstruction_terms(model, decoded, batch, masks, rows=rows).items():
         terms[f"recon/{name}"] = term
-        total = total + weight * term
+        total = total + weighted[name] * term
 
     if weights.cycle > 0:
         for a in names:
@@ -122,7 +152,7 @@ def shared_latent_loss(
                 if a == b or b == "text" or b not in model.decoders:
                     continue
                 start = latents[a][:rows]
-                generated = jax.vmap(lambda z: model.decode(b, z))(start)
+                generated = jax.vmap(lambda z: model.decode(b, z, greedy=True))(start)
                 back = jax.vmap(lambda x: model.embed(b, x))(generated)
                 cosine = jnp.sum(start * back, axis=-1)
                 keep = mask(a)[:rows].astype(cosine.dtype)

@@ -3,9 +3,21 @@
 from ._alignment import (
     alignment_dependence as alignment_dependence,
     audio_dependence as audio_dependence,
+    folded_token_histogram as folded_token_histogram,
     image_dependence as image_dependence,
     text_dependence as text_dependence,
 )
+from ._ceilings import (
+    achievable_retrieval as achievable_retrieval,
+    audio_tone_set as audio_tone_set,
+    CEILING_PAIRS as CEILING_PAIRS,
+    ceiling_scores as ceiling_scores,
+    image_log_likelihood as image_log_likelihood,
+    match_tones_to_gratings as match_tones_to_gratings,
+    text_log_likelihood_given_image as text_log_likelihood_given_image,
+    text_set_log_likelihood as text_set_log_likelihood,
+)
+from ._labels import label_precision as label_precision, zero_shot_accuracy as zero_shot_accuracy
 from ._retrieval import (
     retrieval_metrics as retrieval_metrics,
     retrieval_metrics_from_scores as retrieval_metrics_from_scores,

@@ -5,8 +5,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._types import Image, Latent, Tokens, Waveform
-from ..data._config import SyntheticConfig
-from ..data._synthetic import audio_tone, image_pattern, token_groups
+from ..data import audio_tone, image_pattern, SyntheticConfig, token_groups
 
 
 def _correlation(a: Array, b: Array) -> Float[Array, ""]:
@@ -34,6 +33,13 @@ def folded_token_histogram(
     Token `t` counts for dimension `t % latent_dim`; each count is divided by the number
     of tokens that dimension owns (`token_groups`), so at alignment 0 every entry has
     the same expectation. The result has `min(vocab_size, latent_dim)` entries.
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> folded_token_histogram(jnp.array([0, 2, 4, 1]), 2, 5).tolist()
+    [1.0, 0.5]
+
+    ```
     """
     counts = jnp.asarray(token_groups(vocab_size, latent_dim), dtype=jnp.float32)
     histogram = jnp.zeros(counts.shape[0], jnp.float32).at[tokens % latent_dim].add(1.0)

@@ -14,7 +14,7 @@ def retrieval_ranks(
     ahead of it, so a model that maps everything to one point scores at chance or worse
     (and so do NaNs: see `score_ranks`).
     """
-    return score_ranks(queries @ gallery.T)
+    return jnp.asarray(score_ranks(queries @ gallery.T))
 
 
 def score_ranks(

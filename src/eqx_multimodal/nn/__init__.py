@@ -1,11 +1,25 @@
-"""Equinox modules: encoders, fusion and cross-modal generators (one example each)."""
+"""Equinox modules: encoders, decoders, fusion, cross-modal generators and the shared
+latent space (one example each; callers vmap)."""
 
+from ._base import AbstractDecoder as AbstractDecoder, AbstractEncoder as AbstractEncoder
+from ._decoders import (
+    AudioDecoder as AudioDecoder,
+    ImageDecoder as ImageDecoder,
+    TextDecoder as TextDecoder,
+    TokenBagDecoder as TokenBagDecoder,
+)
 from ._encoders import (
     AudioEncoder as AudioEncoder,
+    CentredBagEncoder as CentredBagEncoder,
+    GratingImageEncoder as GratingImageEncoder,
+    GratingSetEncoder as GratingSetEncoder,
+    GroupCountEncoder as GroupCountEncoder,
     ImageEncoder as ImageEncoder,
     MLPEncoder as MLPEncoder,
+    PeakAudioEncoder as PeakAudioEncoder,
     TextEncoder as TextEncoder,
     TokenBagEncoder as TokenBagEncoder,
+    ToneSetEncoder as ToneSetEncoder,
 )
 from ._fusion import (
     AttentionFusion as AttentionFusion,
@@ -14,32 +28,30 @@ from ._fusion import (
     late_fusion as late_fusion,
 )
 from ._generators import (
-    AudioDecoder as AudioDecoder,
     CrossModalGenerator as CrossModalGenerator,
-    ImageDecoder as ImageDecoder,
-    make_decoder as make_decoder,
-    make_encoder as make_encoder,
     make_generator as make_generator,
-    TextDecoder as TextDecoder,
-    TokenBagDecoder as TokenBagDecoder,
 )
-from ._parametric_encoders import (
+from ._set_fits import (
+    fit_grating_set as fit_grating_set,
+    grating_log_likelihood as grating_log_likelihood,
+    GratingFit as GratingFit,
+    scale_sign_posterior as scale_sign_posterior,
+    SignPosterior as SignPosterior,
+    tone_set as tone_set,
+    ToneSet as ToneSet,
+)
+from ._shared_latent import l2_normalize as l2_normalize, SharedLatentModel as SharedLatentModel
+from ._signal import (
     fit_gratings as fit_gratings,
-    GratingImageEncoder as GratingImageEncoder,
     GUIDE_FREQUENCIES as GUIDE_FREQUENCIES,
-    PeakAudioEncoder as PeakAudioEncoder,
-    spectral_peaks as spectral_peaks,
-)
-from ._shared_latent import (
-    l2_normalize as l2_normalize,
-    SharedLatentModel as SharedLatentModel,
-)
-from ._spectral import (
     log_spectrogram as log_spectrogram,
     mel_filterbank as mel_filterbank,
+    spectral_peaks as spectral_peaks,
     stft_magnitude as stft_magnitude,
 )
-from ._spectral_encoders import (
-    FourierImageEncoder as FourierImageEncoder,
-    SpectrumAudioEncoder as SpectrumAudioEncoder,
+from ._towers import (
+    default_towers as default_towers,
+    make_decoder as make_decoder,
+    make_encoder as make_encoder,
+    TOWERS as TOWERS,
 )

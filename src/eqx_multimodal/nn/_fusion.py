@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Embedding
 from .._validation import check_choice, check_int, check_real, is_traced
-from ._layers import biased_attention
+from ._layers import biased_attention, check_heads
 
 
 def early_fusion(*features: Array) -> Float[Array, " n"]:
@@ -87,6 +87,15 @@ def late_fusion(
     return jnp.tensordot(w, stacked, axes=1)
 
 
+def _check_embeddings(embeddings: Array, num_modalities: int, d_model: int) -> None:
+    expected = (num_modalities, d_model)
+    if embeddings.shape != expected:
+        raise ValueError(
+            f"`embeddings` must be (num_modalities, d_model) = {expected}, one embedding a "
+            f"modality, got shape {embeddings.shape}"
+        )
+
+
 def _present_mask(present: Array | None, num_modalities: int) -> Bool[Array, " modalities"]:
     if present is None:
         return jnp.ones(num_modalities, bool)
@@ -122,6 +131,7 @@ class AttentionFusion(eqx.Module):
     output: eqx.nn.Linear
     num_heads: int = eqx.field(static=True)
     num_modalities: int = eqx.field(static=True)
+    d_model: int = eqx.field(static=True)
     dropout_p: float = eqx.field(static=True)
 
     def __init__(
@@ -142,13 +152,9 @@ class AttentionFusion(eqx.Module):
             call time unless `inference=True`).
         - `key`: keyword only. The key of the initialisation.
         """
-        check_int(d_model, "d_model")
-        self.num_heads = check_int(num_heads, "num_heads")
-        if d_model % num_heads != 0:
-            raise ValueError(
-                f"`d_model` must be divisible by `num_heads`, got d_model={d_model} and "
-                f"num_heads={num_heads}"
-            )
+        self.d_model = check_int(d_model, "d_model")
+        check_heads(d_model, num_heads)
+        self.num_heads = num_heads
         self.num_modalities = check_int(num_modalities, "num_modalities")
         self.dropout_p = check_real(dropout, "dropout", low=0.0, high=1.0)
         attention_key, type_key, output_key = jr.split(key, 3)
@@ -176,6 +182,7 @@ class AttentionFusion(eqx.Module):
 
         The fused embedding, `(d_model,)`.
         """
+        _check_embeddings(embeddings, self.num_modalities, self.d_model)
         present = _present_mask(present, self.num_modalities)
         x = jnp.where(present[:, None], embeddings, 0.0) + self.modality_embedding
         x = jax.vmap(self.norm)(x)
@@ -193,6 +200,14 @@ class GatedFusion(eqx.Module):
     Each embedding is scored by a small MLP; a softmax over the present modalities
     turns the scores into gates. Missing modalities are zeroed and gated out, so they
     receive exactly zero gradient.
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> fusion = GatedFusion(8, key=jr.key(0))
+    >>> fusion.gates(jnp.ones((3, 8)), jnp.array([True, False, True])).tolist()
+    [0.5, 0.0, 0.5]
+
+    ```
     """
 
     score_hidden: eqx.nn.Linear
@@ -200,9 +215,16 @@ class GatedFusion(eqx.Module):
     modality_bias: Float[Array, " modalities"]
     output: eqx.nn.Linear
     num_modalities: int = eqx.field(static=True)
+    d_model: int = eqx.field(static=True)
 
     def __init__(self, d_model: int, num_modalities: int = 3, *, key: PRNGKeyArray):
-        check_int(d_model, "d_model")
+        """**Arguments:**
+
+        - `d_model`: the embedding size.
+        - `num_modalities`: how many embeddings are fused.
+        - `key`: keyword only. The key of the initialisation.
+        """
+        self.d_model = check_int(d_model, "d_model")
         self.num_modalities = check_int(num_modalities, "num_modalities")
         hidden_key, out_key, output_key = jr.split(key, 3)
         self.score_hidden = eqx.nn.Linear(d_model, d_model, key=hidden_key)
@@ -216,6 +238,7 @@ class GatedFusion(eqx.Module):
         present: Bool[Array, " modalities"] | None = None,
     ) -> Float[Array, " modalities"]:
         """The weight of each modality (zero for missing ones; they sum to 1 or 0)."""
+        _check_embeddings(embeddings, self.num_modalities, self.d_model)
         present = _present_mask(present, self.num_modalities)
         x = jnp.where(present[:, None], embeddings, 0.0)
         scores = jax.vmap(lambda e: self.score_out(jnp.tanh(self.score_hidden(e))))(x)
@@ -230,7 +253,18 @@ class GatedFusion(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Embedding:
+        """**Arguments:**
+
+        - `embeddings`: one embedding a modality, stacked: `(num_modalities, d_model)`.
+        - `present`: which modalities are present (default: all).
+        - `key`: ignored (deterministic); accepted for a uniform interface.
+
+        **Returns:**
+
+        The fused embedding, `(d_model,)`.
+        """
         del key
+        _check_embeddings(embeddings, self.num_modalities, self.d_model)
         present = _present_mask(present, self.num_modalities)
         x = jnp.where(present[:, None], embeddings, 0.0)
         return self.output(self.gates(x, present) @ x)

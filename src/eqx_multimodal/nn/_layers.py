@@ -9,6 +9,9 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._types import Embedding
+from .._validation import check_int
+
 
 class ResidualMLPBlock(eqx.Module):
     """`x + W2 gelu(W1 layernorm(x))`: a pre-norm residual MLP block."""
@@ -117,3 +120,99 @@ def masked_mean(x: Float[Array, "seq width"], valid: Bool[Array, " seq"]) -> Flo
     """The mean of the valid rows (zeros when none is valid)."""
     weights = valid.astype(x.dtype)
     return jnp.sum(x * weights[:, None], axis=0) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def check_heads(width: int, num_heads: int, name: str = "d_model") -> None:
+    """`width` splits evenly into `num_heads` attention heads."""
+    check_int(num_heads, "num_heads")
+    if width % num_heads != 0:
+        raise ValueError(
+            f"`{name}` must be divisible by `num_heads`, got {name}={width} and "
+            f"num_heads={num_heads}"
+        )
+
+
+def groups(channels: int) -> int:
+    """The largest GroupNorm group count <= 8 that divides `channels`."""
+    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+
+
+class ConvResidualBlock(eqx.Module):
+    """`x + conv(gelu(norm(conv(gelu(norm(x))))))`, 3x3 convolutions with GroupNorm."""
+
+    norm1: eqx.nn.GroupNorm
+    conv1: eqx.nn.Conv2d
+    norm2: eqx.nn.GroupNorm
+    conv2: eqx.nn.Conv2d
+
+    def __init__(self, channels: int, *, key: PRNGKeyArray):
+        key1, key2 = jr.split(key)
+        self.norm1 = eqx.nn.GroupNorm(groups(channels), channels)
+        self.conv1 = eqx.nn.Conv2d(channels, channels, 3, padding=1, key=key1)
+        self.norm2 = eqx.nn.GroupNorm(groups(channels), channels)
+        self.conv2 = eqx.nn.Conv2d(channels, channels, 3, padding=1, key=key2)
+
+    def __call__(self, x: Float[Array, "c h w"]) -> Float[Array, "c h w"]:
+        h = self.conv1(jax.nn.gelu(self.norm1(x)))
+        return x + self.conv2(jax.nn.gelu(self.norm2(h)))
+
+
+class ResidualMLP(eqx.Module):
+    """`d_in -> hidden -> [residual blocks] -> d_out`."""
+
+    input: eqx.nn.Linear
+    blocks: tuple[ResidualMLPBlock, ...]
+    output: eqx.nn.Linear
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, num_blocks: int, *, key: PRNGKeyArray):
+        input_key, output_key, *block_keys = jr.split(key, 2 + num_blocks)
+        self.input = eqx.nn.Linear(d_in, hidden, key=input_key)
+        self.blocks = tuple(ResidualMLPBlock(hidden, hidden, key=k) for k in block_keys)
+        self.output = eqx.nn.Linear(hidden, d_out, key=output_key)
+
+    def __call__(self, x: Float[Array, " d_in"]) -> Float[Array, " d_out"]:
+        h = jax.nn.relu(self.input(x))
+        for block in self.blocks:
+            h = block(h)
+        return self.output(h)
+
+
+class DeepSet(eqx.Module):
+    """A shared two-layer MLP on each element of a set, pooled by weight, then a linear
+    head: a function of the set that does not depend on its order."""
+
+    first: eqx.nn.Linear
+    second: eqx.nn.Linear
+    head: eqx.nn.Linear
+
+    def __init__(self, features: int, hidden: int, d_model: int, *, key: PRNGKeyArray):
+        first_key, second_key, head_key = jr.split(key, 3)
+        self.first = eqx.nn.Linear(features, hidden, key=first_key)
+        self.second = eqx.nn.Linear(hidden, hidden, key=second_key)
+        self.head = eqx.nn.Linear(hidden, d_model, key=head_key)
+
+    def encode(self, elements: Float[Array, "n f"]) -> Float[Array, "n hidden"]:
+        h = jax.nn.gelu(jax.vmap(self.first)(elements))
+        return jax.nn.gelu(jax.vmap(self.second)(h))
+
+    def pool(self, h: Float[Array, "n hidden"], weight: Float[Array, " n"]) -> Embedding:
+        return self.head(jnp.sum(h * weight[:, None], axis=0) / (jnp.sum(weight) + 1e-6))
+
+    def __call__(self, elements: Float[Array, "n f"], weight: Float[Array, " n"]) -> Embedding:
+        return self.pool(self.encode(elements), weight)
+
+
+class ElementMLP(eqx.Module):
+    """Two GELU layers applied to each element of a set, `(n, features) -> (n, hidden)`."""
+
+    first: eqx.nn.Linear
+    second: eqx.nn.Linear
+
+    def __init__(self, features: int, hidden: int, *, key: PRNGKeyArray):
+        k1, k2 = jr.split(key)
+        self.first = eqx.nn.Linear(features, hidden, key=k1)
+        self.second = eqx.nn.Linear(hidden, hidden, key=k2)
+
+    def __call__(self, elements: Float[Array, "n f"]) -> Float[Array, "n hidden"]:
+        h = jax.nn.gelu(jax.vmap(self.first)(elements))
+        return jax.nn.gelu(jax.vmap(self.second)(h))

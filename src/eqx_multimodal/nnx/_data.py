@@ -9,7 +9,14 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
-from .._validation import check_int, check_key, check_real, check_shape, is_traced
+from .._validation import (
+    argument_names,
+    check_int,
+    check_key,
+    check_real,
+    check_shape,
+    is_traced,
+)
 from ..data import (
     audio_from_latent,
     image_from_latent,
@@ -18,7 +25,6 @@ from ..data import (
     SyntheticDataset,
     text_from_latent,
 )
-from ..data._config import check_audio_length
 from ._rngs import next_key
 
 
@@ -119,25 +125,26 @@ def create_synthetic_multi_modal_dataset(
     ```python
     >>> from eqx_multimodal.nnx import Rngs, create_synthetic_multi_modal_dataset
     >>> dataset = create_synthetic_multi_modal_dataset(
-    ...     modalities=["image", "text"], num_samples=100, rngs=Rngs(0)
+    ...     modalities=["image", "text"], num_samples=100, image_shape=(8, 8, 3), rngs=Rngs(0)
     ... )
     >>> list(dataset[0].keys())
     ['image', 'text', 'alignment_score', 'latent']
     >>> dataset.get_batch(8)["image"].shape
-    (8, 32, 32, 3)
+    (8, 8, 8, 3)
 
     ```
     """
-    config = SyntheticConfig._from_aliases(
-        _GUIDE_NAMES,
-        modalities=modalities,
-        alignment=alignment_strength,
-        image_shape=image_shape,
-        vocab_size=text_vocab_size,
-        seq_length=text_sequence_length,
-        sample_rate=audio_sample_rate,
-        duration=audio_duration,
-    )
+    with argument_names(_GUIDE_NAMES):
+        config = SyntheticConfig(
+            modalities=modalities,
+            alignment=alignment_strength,
+            image_shape=image_shape,
+            vocab_size=text_vocab_size,
+            seq_length=text_sequence_length,
+            sample_rate=audio_sample_rate,
+            duration=audio_duration,
+        )
+        num_samples = check_int(num_samples, "num_samples")
     key = next_key(rngs, "data")
     data_key, batch_key = jr.split(key)
     return MultiModalDataset(SyntheticDataset(config, num_samples, key=data_key), batch_key)
@@ -146,7 +153,9 @@ def create_synthetic_multi_modal_dataset(
 class MultiModalPairedDataset:
     """The guide's `MultiModalPairedDataset(pairs, data, alignments=None)`.
 
-    A thin wrapper over `PairedDataset` (`.dataset`) with the guide's argument order.
+    A thin wrapper over `PairedDataset` (`.dataset`) with the guide's argument order and
+    its item key `"alignment_scores"` (the core's items say `"alignment_score"`, as the
+    synthetic samples do).
     """
 
     def __init__(
@@ -169,13 +178,18 @@ class MultiModalPairedDataset:
         return len(self.dataset)
 
     def __getitem__(self, index: Any) -> dict[str, Any]:
-        return self.dataset[index]
+        return _guide_item(self.dataset[index])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.dataset)
+        return (_guide_item(item) for item in self.dataset)
 
     def __repr__(self) -> str:
         return f"MultiModalPairedDataset(pairs={self.pairs}, num_samples={len(self)})"
+
+
+def _guide_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item with the guide's spelling of its alignment score."""
+    return {("alignment_scores" if k == "alignment_score" else k): v for k, v in item.items()}
 
 
 def _noise_key(key: Any, rngs: Any) -> PRNGKeyArray:
@@ -268,9 +282,9 @@ def generate_audio_from_latent(
     Without either, the noise comes from the fixed key `jax.random.key(0)`, exactly as
     in the guide, so every call with the same latent returns the same waveform.
     """
-    sample_rate = check_int(sample_rate, "sample_rate")
-    duration = check_real(duration, "duration", low=0.0, low_open=True)
-    check_audio_length(sample_rate, duration, "sample_rate", "duration")
+    # The checks of `SyntheticConfig`, so that this function refuses what it refuses.
+    config = SyntheticConfig(modalities=["audio"], sample_rate=sample_rate, duration=duration)
+    sample_rate, duration = config.sample_rate, config.duration
     return audio_from_latent(
         _check_latent(latent),
         _check_alignment(alignment_strength),

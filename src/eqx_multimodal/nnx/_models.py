@@ -158,7 +158,8 @@ class ImageToTextGenerator(eqx.Module):
         if rngs is not None:
             key = next_key(rngs, "sample")
         if key is None:
-            return _over_batch(self.model, 3, image)
+            # The guide's behaviour without `rngs`: the most likely tokens.
+            return _over_batch(lambda x: self.model(x, greedy=True), 3, image)
         batch_shape = image.shape[:-3]
         keys = jr.split(key, batch_shape) if batch_shape else key
         return _over_batch(lambda x, k: self.model(x, key=k), 3, image, keys)

@@ -3,23 +3,29 @@
 from ._checkpoint import (
     CheckpointError as CheckpointError,
     load_checkpoint as load_checkpoint,
+    read_index as read_index,
     save_checkpoint as save_checkpoint,
 )
 from ._config import TrainConfig as TrainConfig
-from ._distributed import initialize_distributed as initialize_distributed
-from ._trainer import (
-    evaluate as evaluate,
+from ._evaluate import embed as embed, evaluate as evaluate
+from ._fit import (
     fit as fit,
-    init_state as init_state,
     load_run as load_run,
+    RESUMABLE_CHANGES as RESUMABLE_CHANGES,
+    TrainingDiverged as TrainingDiverged,
+    write_evaluation as write_evaluation,
+)
+from ._step import (
+    init_state as init_state,
+    INIT_STREAM as INIT_STREAM,
     make_batch_step as make_batch_step,
-    make_gallery as make_gallery,
     make_model as make_model,
     make_optimizer as make_optimizer,
     make_step as make_step,
     stream_key as stream_key,
     TEST_STREAM as TEST_STREAM,
+    TRAIN_STREAM as TRAIN_STREAM,
     training_alignment as training_alignment,
     TrainState as TrainState,
-    write_evaluation as write_evaluation,
+    VALIDATION_STREAM as VALIDATION_STREAM,
 )

@@ -1,84 +1,141 @@
-"""Checkpoints written atomically: a crash leaves the previous checkpoint intact."""
+"""Checkpoints that survive a crash at any moment and say when they are not what they
+claim to be.
 
+A run's folder keeps its checkpoints in `checkpoints/step-NNNNNNN.eqx` (Equinox's own
+serialisation of the training state) and an index, `checkpoint.json`, that names the
+latest and the best (by validation recall) with each one's step and SHA-256. The state
+file is written first, atomically, then the index, atomically: a crash leaves the
+previous index pointing at complete files. Loading checks the file's checksum and that
+the state's own step is the one the index records; any mismatch is a `CheckpointError`.
+The last `keep` checkpoints and the best are kept; older ones are removed.
+"""
+
+import hashlib
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
 import equinox as eqx
 
+from .._io import write_atomic, write_json
 
-CHECKPOINT = "checkpoint.eqx"
-INFO = "checkpoint.json"
+
+INDEX = "checkpoint.json"
+FOLDER = "checkpoints"
 CONFIG = "config.json"
-FORMAT = 1
+FORMAT = 2
 
 
 class CheckpointError(Exception):
-    """A checkpoint folder that is missing, incomplete or unreadable."""
+    """A run's checkpoint that is missing, incomplete, corrupt or not what it claims."""
 
 
-def write_atomic(path: pathlib.Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def save_checkpoint(directory: pathlib.Path, state: Any, step: int) -> None:
-    """Save a pytree (model, optimiser state, ...) and the step it was taken at."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CHECKPOINT}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            eqx.tree_serialise_leaves(f, state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / CHECKPOINT)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    # The info file is written last: a checkpoint is complete when both agree.
-    info = {"format": FORMAT, "step": int(step)}
-    write_atomic(directory / INFO, json.dumps(info).encode())
-
-
-def read_info(directory: pathlib.Path) -> dict[str, Any]:
-    info_path = directory / INFO
+def read_index(directory: pathlib.Path) -> dict[str, Any]:
+    """The run's checkpoint index, checked for its shape."""
+    directory = pathlib.Path(directory)
+    if not directory.exists():
+        raise CheckpointError(f"the run folder {str(directory)!r} does not exist")
     if not directory.is_dir():
-        raise CheckpointError(f"checkpoint folder {str(directory)!r} does not exist")
-    if not info_path.exists() or not (directory / CHECKPOINT).exists():
         raise CheckpointError(
-            f"{str(directory)!r} holds no checkpoint ({CHECKPOINT} and {INFO} expected)"
+            f"{str(directory)!r} is a file; pass the run's folder (the one that holds {INDEX})"
+        )
+    path = directory / INDEX
+    if not path.exists():
+        raise CheckpointError(f"{str(directory)!r} holds no checkpoint ({INDEX} expected)")
+    try:
+        index = json.loads(path.read_text())
+        if index.get("format") != FORMAT:
+            raise ValueError(f"format {index.get('format')!r}, expected {FORMAT}")
+        for entry in ("latest",) + (("best",) if index.get("best") else ()):
+            record = index[entry]
+            if not isinstance(record["file"], str) or int(record["step"]) < 0:
+                raise ValueError(entry)
+            str(record["sha256"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{str(path)!r} is corrupt ({error})") from None
+    return index
+
+
+def save_checkpoint(
+    directory: pathlib.Path,
+    state: Any,
+    step: int,
+    *,
+    keep: int = 3,
+    best: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Save a training state taken at `step` and make it the latest checkpoint.
+
+    **Arguments:**
+
+    - `directory`: the run's folder.
+    - `state`: a pytree (model, optimiser state, step).
+    - `step`: the step it was taken at (a `TrainState`'s own step must agree).
+    - `keep`: keyword only. How many of the latest checkpoints to keep (the best is
+        kept too).
+    - `best`: keyword only. The validation score of this state, when it is the best
+        so far (it then becomes the best checkpoint).
+    - `extra`: keyword only. More JSON values for the index (e.g. the data's position).
+    """
+    directory = pathlib.Path(directory)
+    (directory / FOLDER).mkdir(parents=True, exist_ok=True)
+    name = f"{FOLDER}/step-{int(step):07d}.eqx"
+    write_atomic(directory / name, lambda f: eqx.tree_serialise_leaves(f, state))
+    record = {"file": name, "step": int(step), "sha256": _sha256(directory / name)}
+    previous = read_index(directory) if (directory / INDEX).exists() else {}
+    kept = [r for r in previous.get("kept", []) if r["file"] != name] + [record]
+    kept = kept[-keep:]
+    best_record = previous.get("best")
+    if best is not None:
+        best_record = {**record, "score": float(best)}
+    elif best_record is not None and best_record["file"] == name:
+        best_record = None  # overwritten by a state that was not scored
+    index = {"format": FORMAT, "latest": record, "best": best_record, "kept": kept}
+    index.update(extra or {})
+    write_json(directory / INDEX, index)
+    wanted = {r["file"] for r in kept} | ({best_record["file"]} if best_record else set())
+    for path in (directory / FOLDER).glob("step-*.eqx"):
+        if f"{FOLDER}/{path.name}" not in wanted:
+            path.unlink(missing_ok=True)
+
+
+def load_checkpoint(
+    directory: pathlib.Path, like: Any, *, which: str = "latest"
+) -> tuple[Any, int]:
+    """Load the `which` (`"latest"` or `"best"`) checkpoint of a run into a pytree shaped
+    like `like`, after checking its checksum and its step; return it and its step."""
+    directory = pathlib.Path(directory)
+    index = read_index(directory)
+    record = index.get(which)
+    if record is None:
+        raise CheckpointError(f"{str(directory)!r} has no {which} checkpoint")
+    path = directory / record["file"]
+    if not path.exists():
+        raise CheckpointError(f"{str(path)!r} is missing ({INDEX} names it)")
+    if _sha256(path) != record["sha256"]:
+        raise CheckpointError(
+            f"{str(path)!r} does not match its checksum in {INDEX}: the file was changed or "
+            "is damaged"
         )
     try:
-        info = json.loads(info_path.read_text())
-        step = int(info["step"])
-        if info.get("format") != FORMAT or step < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{str(info_path)!r} is corrupt") from None
-    return info
-
-
-def load_checkpoint(directory: pathlib.Path, like: Any) -> tuple[Any, int]:
-    """Load a checkpoint into a pytree shaped like `like`; return it and its step."""
-    info = read_info(directory)
-    try:
-        state = eqx.tree_deserialise_leaves(directory / CHECKPOINT, like)
+        state = eqx.tree_deserialise_leaves(path, like)
     except Exception as error:  # noqa: BLE001 - any failure means an unusable file
         raise CheckpointError(
-            f"{str(directory / CHECKPOINT)!r} is corrupt or from another model "
-            f"({type(error).__name__})"
+            f"{str(path)!r} is corrupt or from another model ({type(error).__name__})"
         ) from None
-    return state, int(info["step"])
+    step = getattr(state, "step", None)
+    if step is not None and int(step) != int(record["step"]):
+        raise CheckpointError(
+            f"{str(path)!r} holds the state of step {int(step)}, but {INDEX} says step "
+            f"{record['step']}"
+        )
+    return state, int(record["step"])

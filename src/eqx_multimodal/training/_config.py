@@ -3,26 +3,44 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._types import MODALITIES
-from .._validation import check_choice, check_int, check_modalities, check_real
-from ..data._config import SyntheticConfig
-from ..losses._shared_latent import LossWeights
+from .._validation import check_choice, check_int, check_real, check_seed
+from ..data import DataSpec, SyntheticConfig
+from ..losses import LossWeights
+from ..nn import default_towers, TOWERS
+
+
+def _default_data() -> SyntheticConfig:
+    return SyntheticConfig()
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on; saved as `config.json` beside checkpoints.
+    """Everything a training run depends on; saved as `config.json` in the run's folder.
 
-    Data: the synthetic data of `data` (its alignment is the target alignment), fresh
-    every step from the seed. Optimisation: AdamW with linear warm-up and cosine decay,
-    gradient clipping by global norm. Curriculum: when `curriculum_start` is set, the
-    training alignment moves linearly from it to the target over the first
-    `curriculum_fraction` of the steps (validation and evaluation always use the
-    target).
+    Data: `data` is a `SyntheticConfig` (the built-in synthetic data, made fresh every
+    step from the seed; its alignment is the target alignment) or the `DataSpec` of a
+    dataset of your own, passed to `fit` (the spec fixes the model's shapes).
+    Optimisation: AdamW with linear warm-up and cosine decay, gradient clipping by global
+    norm. `temperature` is the initial inverse temperature (default: the model's, 10
+    for normalised latents and 1 for the `"sets"` towers). `rerank_top` and
+    `rerank_weight` are the evaluation's re-ranking of image <-> audio with the
+    `"sets"` towers (`evaluate`). Curriculum (synthetic data): when `curriculum_start` is
+    set, the training alignment moves linearly from it to the target over the first
+    `curriculum_fraction` of the steps (validation and evaluation always use the target).
+
+    It round-trips through JSON and compares equal:
+
+    ```python
+    >>> config = TrainConfig(steps=100)
+    >>> TrainConfig.from_json(config.to_json()) == config
+    True
+
+    ```
     """
 
-    data: Mapping[str, Any] = dataclasses.field(default_factory=lambda: SyntheticConfig().to_dict())
-    steps: int = 2500
+    data: SyntheticConfig | DataSpec = dataclasses.field(default_factory=_default_data)
+    towers: str | None = None
+    steps: int = 2000
     batch_size: int = 256
     learning_rate: float = 2e-3
     warmup_steps: int = 100
@@ -31,78 +49,132 @@ class TrainConfig:
     seed: int = 0
     latent_dim: int = 128
     d_model: int = 256
-    temperature: float = 10.0
+    temperature: float | None = None
+    rerank_top: int = 64
+    rerank_weight: float = 1.0
     loss: LossWeights = dataclasses.field(default_factory=LossWeights)
     curriculum_start: float | None = None
     curriculum_fraction: float = 0.5
     log_every: int = 50
     eval_every: int = 500
     checkpoint_every: int = 500
+    checkpoint_seconds: float = 180.0
+    keep: int = 3
     val_gallery: int = 500
 
     def __post_init__(self):
-        self.synthetic_config()  # validates the data fields
+        if isinstance(self.data, Mapping):  # as read from JSON, or written by hand
+            object.__setattr__(self, "data", _data_from_dict(self.data))
+        if not isinstance(self.data, SyntheticConfig | DataSpec):
+            raise TypeError(
+                f"`data` must be a SyntheticConfig or a DataSpec, got {self.data!r:.80}"
+            )
+        towers = default_towers(self.data) if self.towers is None else self.towers
+        object.__setattr__(self, "towers", check_choice(towers, "towers", TOWERS))
+        if self.towers == "sets" and not self.synthetic and "text" in self.spec.modalities:
+            raise ValueError(
+                "`towers` 'sets' reads text as the guide's token groups: it needs the guide's "
+                "synthetic data, not a dataset of your own; use 'generic'"
+            )
         check_int(self.steps, "steps")
         check_int(self.batch_size, "batch_size", minimum=2)
         check_real(self.learning_rate, "learning_rate", low=0.0, low_open=True)
         check_int(self.warmup_steps, "warmup_steps", minimum=0)
         check_real(self.weight_decay, "weight_decay", low=0.0)
         check_real(self.clip_norm, "clip_norm", low=0.0, low_open=True)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed)
         check_int(self.latent_dim, "latent_dim")
         check_int(self.d_model, "d_model")
-        check_real(self.temperature, "temperature", low=0.0, low_open=True)
+        if self.temperature is not None:
+            check_real(self.temperature, "temperature", low=0.0, low_open=True)
+        check_int(self.rerank_top, "rerank_top", minimum=0)
+        check_real(self.rerank_weight, "rerank_weight", low=0.0)
+        if isinstance(self.loss, Mapping):
+            object.__setattr__(self, "loss", LossWeights(**self.loss))
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"`loss` must be a LossWeights, got {self.loss!r}")
         if self.curriculum_start is not None:
+            if not isinstance(self.data, SyntheticConfig):
+                raise ValueError("`curriculum_start` needs synthetic data (a SyntheticConfig)")
             check_real(self.curriculum_start, "curriculum_start", low=0.0, high=1.0)
         check_real(self.curriculum_fraction, "curriculum_fraction", low=0.0, high=1.0)
         check_int(self.log_every, "log_every")
         check_int(self.eval_every, "eval_every")
         check_int(self.checkpoint_every, "checkpoint_every")
+        check_real(self.checkpoint_seconds, "checkpoint_seconds", low=0.0, low_open=True)
+        check_int(self.keep, "keep")
         check_int(self.val_gallery, "val_gallery", minimum=2)
 
     @property
+    def synthetic(self) -> bool:
+        """Whether the run trains on the built-in synthetic data."""
+        return isinstance(self.data, SyntheticConfig)
+
+    @property
+    def spec(self) -> DataSpec:
+        """The shapes of the data the model reads."""
+        return self.data.spec if isinstance(self.data, SyntheticConfig) else self.data
+
+    @property
     def modalities(self) -> tuple[str, ...]:
-        return check_modalities(self.data["modalities"], "modalities", MODALITIES)
+        return tuple(self.spec.modalities)
 
     @property
     def alignment(self) -> float:
-        return float(self.data["alignment"])
+        """The target alignment of the synthetic data."""
+        if not isinstance(self.data, SyntheticConfig):
+            raise ValueError("a run on a dataset has no synthetic alignment")
+        return float(self.data.alignment)
 
     def synthetic_config(self) -> SyntheticConfig:
-        return SyntheticConfig(**self.data)
+        """The synthetic data's configuration (an error for a run on a dataset)."""
+        if not isinstance(self.data, SyntheticConfig):
+            raise ValueError("this run trains on a dataset, not on synthetic data")
+        return self.data
 
     def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (and validated again). Towers that were the
+        default for the old data become the default for new `data`."""
+        if "data" in changes and "towers" not in changes:
+            if self.towers == default_towers(self.data):
+                changes["towers"] = None
         return dataclasses.replace(self, **changes)
 
-    def to_json(self) -> str:
-        fields = dataclasses.asdict(self)
-        fields["data"] = dict(self.data)
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (see `from_dict`)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if isinstance(self.data, SyntheticConfig):
+            fields["data"] = self.data.to_dict()
+        else:
+            fields["data"] = {"dataset": self.data.to_dict()}
         fields["loss"] = self.loss.to_dict()
-        return json.dumps(fields, indent=2, sort_keys=True)
+        return fields
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainConfig":
-        fields = json.loads(text)
-        if not isinstance(fields, dict):
-            raise ValueError("a training config must be a JSON object")
+    def from_dict(cls, fields: Mapping[str, Any]) -> "TrainConfig":
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"a training config must be a JSON object, got {fields!r:.60}")
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown training config field(s) {sorted(unknown)}")
-        loss = fields.pop("loss", {})
-        check_choice(type(loss).__name__, "loss", ("dict",))
-        data = fields.pop("data", SyntheticConfig().to_dict())
-        data = dict(data)
-        if "image_shape" in data:
-            data["image_shape"] = tuple(data["image_shape"])
-        if "modalities" in data:
-            data["modalities"] = tuple(data["modalities"])
-        return cls(data=data, loss=LossWeights(**loss), **fields)
+        loss = fields.get("loss", {})
+        if not isinstance(loss, Mapping):
+            raise ValueError(f"`loss` must be a JSON object, got {loss!r:.60}")
+        values = {**fields, "loss": LossWeights(**loss)}
+        if isinstance(fields.get("data"), Mapping):
+            values["data"] = _data_from_dict(fields["data"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        return cls.from_dict(json.loads(text))
 
 
-def data_dict(config: SyntheticConfig) -> dict[str, Any]:
-    out = config.to_dict()
-    out["image_shape"] = tuple(out["image_shape"])
-    out["modalities"] = tuple(out["modalities"])
-    return out
+def _data_from_dict(fields: Mapping[str, Any]) -> SyntheticConfig | DataSpec:
+    if "dataset" in fields:
+        return DataSpec.from_dict(fields["dataset"])
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return SyntheticConfig(**values)

@@ -8,11 +8,10 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from .._validation import check_int, check_key
-from ..data._config import SyntheticConfig
-from ..data._synthetic import synthetic_batch
+from .._validation import check_alignments, check_int, check_key
+from ..data import synthetic_batch, SyntheticConfig
 from ..metrics import alignment_dependence
-from ._figure import check_alignments, DEFAULT_ALIGNMENTS, new_figure, save
+from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
 
 
 # The alignment is a leaf of the configuration, so every alignment shares one compilation.
@@ -60,7 +59,7 @@ def alignment_sweep(
     sweep = {}
     for alignment in values:
         aligned = config.replace(alignment=alignment)
-        batch = synthetic_batch(key, indices, config=aligned)
+        batch = synthetic_batch(indices, key=key, config=aligned)
         dependence = _dependence(batch, aligned)
         sweep[alignment] = {m: float(dependence[m]) for m in config.modalities}
     return sweep

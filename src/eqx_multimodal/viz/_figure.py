@@ -1,10 +1,7 @@
 """Shared by every figure: matplotlib imported on first use, drawn off-screen with Agg."""
 
 import os
-from collections.abc import Sequence
 from typing import Any
-
-from .._validation import check_real
 
 
 VIZ_HINT = 'matplotlib is needed for figures: pip install "eqx-multimodal[viz]"'
@@ -43,17 +40,3 @@ def save(figure: Any, path: str | os.PathLike | None) -> Any:
     if path is not None:
         figure.savefig(path, dpi=figure.dpi, format="png")
     return figure
-
-
-def check_alignments(alignments: Sequence[float], name: str = "alignments") -> tuple[float, ...]:
-    """A non-empty sequence of distinct alignment strengths in [0, 1]."""
-    if isinstance(alignments, str) or not isinstance(alignments, Sequence) or not alignments:
-        raise TypeError(
-            f"`{name}` must be a non-empty list of numbers in [0, 1], got {alignments!r}"
-        )
-    values = tuple(
-        check_real(a, f"{name}[{i}]", low=0.0, high=1.0) for i, a in enumerate(alignments)
-    )
-    if len(set(values)) != len(values):
-        raise ValueError(f"`{name}` must not repeat a value, got {list(values)}")
-    return values

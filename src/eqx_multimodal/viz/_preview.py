@@ -12,32 +12,29 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validation import check_int, check_key
-from ..data._config import SyntheticConfig
-from ..data._synthetic import sample_from_latent, token_groups
-from ..metrics._alignment import (
+from .._validation import check_alignments, check_int, check_key
+from ..data import sample_from_latent, SyntheticConfig, token_groups
+from ..metrics import (
     audio_dependence,
     folded_token_histogram,
     image_dependence,
     text_dependence,
 )
-from ._figure import check_alignments, DEFAULT_ALIGNMENTS, new_figure, save
+from ..nn import stft_magnitude
+from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
 
 
-def spectrogram(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Power in dB, `(frequency, time)`, of a Hann-windowed STFT with half-overlap.
+def spectrogram(audio: np.ndarray) -> np.ndarray:
+    """Power in dB, `(frequency, time)`, of the Hann-windowed STFT (`nn.stft_magnitude`)
+    with half-overlap.
 
     The window is a power of two near an eighth of the clip (16 to 512 samples), so
     short test clips and a second of 16 kHz audio both give a readable picture.
     """
     n = len(audio)
     nfft = 2 ** min(9, max(4, int(math.log2(max(n // 8, 1)))))
-    hop = nfft // 2
-    padded = np.pad(np.asarray(audio, np.float64), (0, max(0, nfft - n)))
-    frames = 1 + (len(padded) - nfft) // hop
-    index = np.arange(nfft)[None, :] + hop * np.arange(frames)[:, None]
-    power = np.abs(np.fft.rfft(padded[index] * np.hanning(nfft), axis=1)) ** 2
-    return 10.0 * np.log10(power.T + 1e-10)
+    magnitude = stft_magnitude(jnp.asarray(audio, jnp.float32), n_fft=nfft, hop_length=nfft // 2)
+    return 10.0 * np.log10(np.asarray(magnitude, np.float64).T ** 2 + 1e-10)
 
 
 @eqx.filter_jit
@@ -121,7 +118,7 @@ def preview_figure(
 
     ```python
     >>> import jax.random as jr
-    >>> config = SyntheticConfig(image_shape=(8, 8, 3), sample_rate=800, duration=0.25)
+    >>> config = SyntheticConfig(image_shape=(8, 8, 3), sample_rate=4000, duration=0.05)
     >>> figure = preview_figure([0.0, 1.0], key=jr.key(0), config=config)
     >>> [round(float(x), 1) for x in figure.get_size_inches()]
     [5.4, 7.5]
@@ -172,7 +169,7 @@ def preview_figure(
                 ax.set_yticks([])
                 _label(ax, f"r = {measured['image']:.2f}")
             elif view == "spectrogram":
-                power = spectrogram(sample["audio"], config.sample_rate)
+                power = spectrogram(sample["audio"])
                 top = power.max()
                 extent = (0.0, n / config.sample_rate, 0.0, config.sample_rate / 2)
                 ax.imshow(

@@ -23,12 +23,41 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _panel(name: str) -> str:
-    if "recall" in name:
-        return "validation recall"
-    if "/" in name:
-        return "loss terms"
-    return "loss" if "loss" in name else "other"
+#: The panels of the report, in order, and how each is drawn.
+PANELS = (
+    "loss",
+    "contrastive terms",
+    "reconstruction terms",
+    "temperatures",
+    "validation recall",
+    "throughput",
+    "other",
+)
+_LOG_PANELS = {"loss", "contrastive terms", "reconstruction terms"}
+
+
+def _panel(name: str) -> tuple[str, str, bool]:
+    """`(panel, series, validation)`: where a history key is drawn, the series it belongs
+    to (one colour each), and whether it is a validation value (dashed)."""
+    validation = name.startswith("val")
+    bare = name.removeprefix("val_").removeprefix("val/")
+    if bare == "loss":
+        return "loss", name, validation
+    if bare == "score":
+        return "validation recall", name, False
+    if bare.startswith("contrastive/"):
+        return "contrastive terms", bare.split("/", 1)[1], validation
+    if bare.startswith(("recon/", "cycle/")):
+        return "reconstruction terms", bare, validation
+    if bare.startswith("temperature/"):
+        return "temperatures", bare.split("/", 1)[1], validation
+    if bare.startswith("recall@"):
+        # "val_recall@1 image->audio": one colour a pair, R@1 solid, R@10 dashed.
+        at, _, pair = bare.partition(" ")
+        return "validation recall", pair or at, at != "recall@1"
+    if bare in ("steps_per_sec", "alignment"):
+        return "throughput", bare, False
+    return "other", name, validation
 
 
 def _curves(history: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
@@ -70,14 +99,16 @@ def training_report(
     *,
     dpi: int = 100,
 ) -> Any:
-    """Loss curves and a retrieval table, written as one PNG (11 x 7.5 in).
+    """Training curves and a retrieval table, written as one PNG.
 
-    Every numeric key of the history other than `"step"` is a curve, drawn against
-    the step where it is present: `"loss"` and `"val_loss"` (and other keys with
-    "loss" in the name) in one panel, per-term keys with a `/` (`"loss/contrastive"`)
-    in a second, keys with "recall" in a third, anything else (a learning rate) in a
-    fourth. Keys that start with
-    "val" are dashed. A panel whose values are all positive has a log-scale y axis.
+    Every numeric key of the history other than `"step"` is a curve, drawn against the
+    step where it is present, in one of the panels of `PANELS` (those that have curves,
+    three a row, the table below them): the loss and the validation loss (each its own
+    colour); the contrastive terms and the reconstruction (and cycle) terms, one colour
+    a pair or modality, validation dashed; the temperatures; the validation recall, one
+    colour a pair, R@1 solid and R@10 dashed (and the score that picks the best
+    checkpoint, black); throughput (steps/s, and the alignment when a curriculum moves
+    it); anything else. Loss panels whose values are all positive have a log scale.
 
     **Arguments:**
 
@@ -113,37 +144,44 @@ def training_report(
 
     panels: dict[str, list[str]] = {}
     for name in curves:
-        panels.setdefault(_panel(name), []).append(name)
-    order = [p for p in ("loss", "loss terms", "validation recall", "other") if p in panels]
-    figure = new_figure(11.0, 7.5, dpi=check_int(dpi, "dpi"))
-    grid = figure.add_gridspec(2, len(order), height_ratios=[3.0, 1.4])
-    colours: dict[str, Any] = {}
-    for column, panel in enumerate(order):
-        ax = figure.add_subplot(grid[0, column])
+        panel, _, _ = _panel(name)
+        values = curves[name][1]
+        if name == "alignment" and len(set(values)) == 1:
+            continue  # a constant alignment is in the title, not a curve
+        panels.setdefault(panel, []).append(name)
+    order = [p for p in PANELS if p in panels]
+    columns = min(3, len(order))
+    rows = -(-len(order) // columns)
+    figure = new_figure(4.2 * columns + 0.8, 3.2 * rows + 2.4, dpi=check_int(dpi, "dpi"))
+    grid = figure.add_gridspec(rows + 1, columns, height_ratios=[3.0] * rows + [2.0])
+    palette = [f"C{i}" for i in range(10)]
+    for index, panel in enumerate(order):
+        ax = figure.add_subplot(grid[index // columns, index % columns])
+        colours: dict[str, str] = {}
         plotted = []
         for name in panels[panel]:
             steps, values = curves[name]
-            # "val_loss/x" shares the colour of "loss/x".
-            base = name[4:] if name.startswith("val_") else name
-            line = ax.plot(
+            _, series, dashed = _panel(name)
+            colour = colours.setdefault(series, palette[len(colours) % len(palette)])
+            ax.plot(
                 steps,
                 values,
-                linestyle="--" if name.startswith("val") else "-",
+                linestyle="--" if dashed else "-",
                 marker="o" if len(steps) < 20 else None,
                 markersize=3,
                 label=name,
-                color=colours.get(base),
-            )[0]
-            colours.setdefault(base, line.get_color())
+                color="black" if name == "val_score" else colour,
+            )
             plotted += [v for v in values if math.isfinite(v)]
-        if plotted and min(plotted) > 0:
+        if panel in _LOG_PANELS and plotted and min(plotted) > 0:
             ax.set_yscale("log")
         ax.set_title(panel)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6 if len(panels[panel]) > 6 else 8)
+        many = len(panels[panel]) > 6
+        ax.legend(fontsize=6 if many else 7, ncol=2 if many else 1)
 
-    ax = figure.add_subplot(grid[1, :])
+    ax = figure.add_subplot(grid[rows, :])
     ax.axis("off")
     ax.set_title("retrieval")
     if cells and metrics:

@@ -2,7 +2,7 @@
 
 import jax
 
-from .._validation import check_int
+from .._validation import check_int, shown
 
 
 def initialize_distributed(coordinator_address: str, num_processes: int, process_id: int) -> None:
@@ -21,13 +21,15 @@ def initialize_distributed(coordinator_address: str, num_processes: int, process
     - `process_id`: this process, in `[0, num_processes)`.
     """
     if not isinstance(coordinator_address, str) or ":" not in coordinator_address:
-        raise ValueError(f"`coordinator_address` must be 'host:port', got {coordinator_address!r}")
+        raise ValueError(
+            f"`{shown('coordinator_address')}` must be 'host:port', got {coordinator_address!r}"
+        )
     num_processes = check_int(num_processes, "num_processes")
     process_id = check_int(process_id, "process_id", minimum=0)
     if process_id >= num_processes:
         raise ValueError(
-            f"`process_id` must be in [0, {num_processes}) for {num_processes} processes, "
-            f"got {process_id}"
+            f"`{shown('process_id')}` must be in [0, {num_processes}) for {num_processes} "
+            f"processes, got {process_id}"
         )
     try:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")

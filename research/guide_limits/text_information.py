@@ -43,8 +43,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from eqx_multimodal.data import synthetic_batch, SyntheticConfig
-from eqx_multimodal.data._synthetic import token_groups
+from eqx_multimodal.data import synthetic_batch, SyntheticConfig, token_groups
 from eqx_multimodal.metrics import retrieval_metrics_from_scores
 
 
@@ -113,7 +112,7 @@ def main():
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     config = SyntheticConfig(modalities=["text"], alignment=args.alignment)
-    batch = synthetic_batch(jr.key(args.seed), jnp.arange(args.gallery), config=config)
+    batch = synthetic_batch(jnp.arange(args.gallery), key=jr.key(args.seed), config=config)
     z = np.asarray(batch["latent"], dtype=np.float64)
     counts = group_counts(batch["text"], config.latent_dim)
     sizes = token_groups(config.vocab_size, config.latent_dim).astype(np.float64)

@@ -39,10 +39,9 @@ import jax.random as jr
 import numpy as np
 from text_information import group_counts  # the script beside this one
 
-from eqx_multimodal.data import synthetic_batch, SyntheticConfig
-from eqx_multimodal.data._synthetic import image_pattern
+from eqx_multimodal.data import image_pattern, synthetic_batch, SyntheticConfig
 from eqx_multimodal.metrics import retrieval_metrics_from_scores
-from eqx_multimodal.nn._parametric_encoders import (
+from eqx_multimodal.nn._signal import (
     _grating_products,
     _product_weights,
     GUIDE_FREQUENCIES,
@@ -175,7 +174,7 @@ def main():
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     config = SyntheticConfig(modalities=["image", "text"], alignment=args.alignment)
-    batch = synthetic_batch(jr.key(args.seed), jnp.arange(args.images), config=config)
+    batch = synthetic_batch(jnp.arange(args.images), key=jr.key(args.seed), config=config)
     gray = batch["image"].mean(-1)
     z = batch["latent"][:, :8]
     counts = group_counts(batch["text"], config.latent_dim)

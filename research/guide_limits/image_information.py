@@ -37,8 +37,7 @@ import jax.random as jr
 import numpy as np
 import optax
 
-from eqx_multimodal.data import synthetic_batch, SyntheticConfig
-from eqx_multimodal.data._synthetic import image_pattern
+from eqx_multimodal.data import image_pattern, synthetic_batch, SyntheticConfig
 from eqx_multimodal.metrics import retrieval_metrics
 from eqx_multimodal.nn import fit_gratings
 
@@ -135,7 +134,9 @@ def probe(steps: int, basis: np.ndarray, batch_size: int = 256):
 
     @eqx.filter_jit
     def step(mlp, state, i):
-        batch = synthetic_batch(jr.key(7), i * batch_size + jnp.arange(batch_size), config=config)
+        batch = synthetic_batch(
+            i * batch_size + jnp.arange(batch_size), key=jr.key(7), config=config
+        )
         r, target = features(batch)
         grads = eqx.filter_grad(lambda m: jnp.mean((jax.vmap(m)(r) - target) ** 2))(mlp)
         updates, state = optimizer.update(grads, state, eqx.filter(mlp, eqx.is_array))
@@ -143,7 +144,9 @@ def probe(steps: int, basis: np.ndarray, batch_size: int = 256):
 
     for i in range(steps):
         mlp, state = step(mlp, state, jnp.asarray(i))
-    r, target = jax.jit(features)(synthetic_batch(jr.key(99), jnp.arange(GALLERY), config=config))
+    r, target = jax.jit(features)(
+        synthetic_batch(jnp.arange(GALLERY), key=jr.key(99), config=config)
+    )
     prediction, target = np.asarray(jax.vmap(mlp)(r)), np.asarray(target)
     phase = np.arctan2(prediction[:, 8:16], prediction[:, :8])
     z = target[:, 16:]
@@ -160,7 +163,7 @@ def main():
     rows = []
     for alignment in (float(a) for a in args.alignments.split(",")):
         config = SyntheticConfig(modalities=["image", "audio"], alignment=alignment)
-        batch = synthetic_batch(jr.key(123), jnp.arange(GALLERY), config=config)
+        batch = synthetic_batch(jnp.arange(GALLERY), key=jr.key(123), config=config)
         latent = np.asarray(batch["latent"], np.float64)
         gray = np.asarray(batch["image"], np.float64).mean(-1).reshape(GALLERY, -1)
         amplitude, phase = least_squares_phases(gray, basis)

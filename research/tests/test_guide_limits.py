@@ -1,5 +1,8 @@
-"""The reference computations behind the README's information limits
-(`benchmarks/text_information.py`, `benchmarks/image_posterior.py`), against brute force."""
+"""The reference computations of the guide-limits investigation
+(`research/guide_limits/text_information.py`, `image_posterior.py`), against brute force.
+
+    python -m pytest research/tests
+"""
 
 import itertools
 import pathlib
@@ -10,10 +13,10 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from eqx_multimodal.data._synthetic import image_pattern
+from eqx_multimodal.data import image_pattern
 
 
-sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "guide_limits"))
 import image_posterior  # noqa: E402
 import text_information  # noqa: E402
 

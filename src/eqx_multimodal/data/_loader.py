@@ -1,0 +1,544 @@
+"""Reading a paired folder: `PairedFolder` indexes and checks it, and reads a sample's
+files on demand (so a folder larger than memory can stream); `load_paired_folder` reads
+all of it into a `PairedDataset`.
+
+Every file is checked and named when something is wrong; nothing is skipped or
+silently converted. Transforms are explicit arguments, and `PairedFolder.options()`
+records them: images resized with Pillow, audio resampled (`scipy.signal.resample_poly`,
+when asked), and cropped or padded to a fixed length (the centre, or a random window
+when a generator is passed, as training does).
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, check_real, check_shape
+from ._codecs import IMAGE_SCALE, pillow_image, read_image, read_wave, wave_header
+from ._manifest import (
+    MANIFEST,
+    natural,
+    read_manifest,
+    records_from_manifest,
+    records_from_scan,
+)
+from ._paired import PairedDataset
+from ._reading import (
+    _CHANNEL_MODES,
+    _crop,
+    _expected,
+    _image_header,
+    _read_text,
+    _resample,
+    _shape_text,
+)
+from ._spec import DataSpec
+from ._text import ByteTokenizer, tokenize, Tokenizer, tokenizer_from_dict
+
+
+class PairedFolder:
+    """A paired folder, indexed and checked, whose files are read when a sample is.
+
+    Opening it reads the manifest, `text.jsonl` and every file's header (image size and
+    channels, WAV channels, rate and length), so a bad folder fails at once with the
+    file named; the pixels and samples are decoded by `read` (one sample) or `load`
+    (all, into a `PairedDataset`). It is picklable (grain worker processes read it).
+
+    ```python
+    >>> import tempfile
+    >>> import jax.numpy as jnp
+    >>> from eqx_multimodal import save_paired_folder
+    >>> path = save_paired_folder(Path(tempfile.mkdtemp()) / "f", {"text": jnp.ones((3, 4), int)})
+    >>> folder = PairedFolder(path)
+    >>> len(folder), folder.modalities, folder.read(2)["text"].tolist()
+    (3, ('text',), [1, 1, 1, 1])
+
+    ```
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        image_shape: Sequence[int] | None = None,
+        resize: bool = False,
+        sample_rate: int | None = None,
+        resample: bool = False,
+        audio_length: int | None = None,
+        audio_seconds: float | None = None,
+        tokenizer: Tokenizer | None = None,
+        allow_missing: bool = False,
+    ):
+        """**Arguments:**
+
+        - `path`: the folder.
+        - `image_shape`: keyword only. The `(height, width, channels)` of every image;
+            default the manifest's, else the first image's. An image of another size is
+            an error naming it, unless `resize`.
+        - `resize`: keyword only. Resize images of another size to `image_shape`
+            (Pillow, bilinear) and convert their channels.
+        - `sample_rate`: keyword only. The rate in Hz of every WAV file; default the
+            manifest's, else the first file's. Another rate is an error naming the file,
+            unless `resample`.
+        - `resample`: keyword only. Resample audio of another rate to `sample_rate`
+            (`scipy.signal.resample_poly`; the `audio` extra).
+        - `audio_length`: keyword only. Samples a clip: longer clips are cut (the
+            centre; a random window when `read` is given a generator), shorter ones
+            padded with silence. Default: every clip must have the same length.
+        - `audio_seconds`: keyword only. The same in seconds (at `sample_rate`).
+        - `tokenizer`: keyword only. Turns the captions of a `text.jsonl` of
+            `{"id", "text"}` lines into ids; default a `ByteTokenizer` long enough for
+            the longest caption. Token lines are used as they are.
+        - `allow_missing`: keyword only. Let samples lack some modalities (each
+            modality's presence is recorded; see `PairedDataset`).
+        """
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"`path` {str(self.path)!r} is not a folder")
+        self.resize = bool(resize)
+        self.resample = bool(resample)
+        self.allow_missing = bool(allow_missing)
+        manifest = read_manifest(self.path)
+        text = _read_text(self.path)
+        text_ids = None if text is None else set(text)
+        if manifest is None:
+            records, modalities = records_from_scan(self.path, text_ids, self.allow_missing)
+            manifest = {}
+        else:
+            records, modalities = records_from_manifest(
+                self.path, manifest, text_ids, self.allow_missing
+            )
+        if not records:
+            raise ValueError(f"`path` {str(self.path)!r} holds no samples")
+        self.modalities: tuple[str, ...] = modalities
+        self.records = records
+        self.ids: tuple[str, ...] = tuple(r["id"] for r in records)
+        self.pairs = manifest.get("pairs")
+        self.truncated = 0
+        self.tokenizer: Tokenizer | None = None
+        self.tokens: np.ndarray | None = None
+        if "text" in modalities:
+            assert text is not None
+            self._index_text(text, tokenizer)
+        self.image_shape: tuple[int, int, int] | None = None
+        if "image" in modalities:
+            self._index_images(image_shape, manifest)
+        self.sample_rate: int | None = None
+        self.audio_length: int | None = None
+        if audio_length is not None and audio_seconds is not None:
+            raise ValueError("pass `audio_length` or `audio_seconds`, not both")
+        if audio_seconds is not None:
+            check_real(audio_seconds, "audio_seconds", low=0.0, low_open=True)
+        if "audio" in modalities:
+            self._index_audio(sample_rate, audio_length, audio_seconds, manifest)
+        self._index_metadata()
+        self._label_names = (
+            None
+            if self.labels is None
+            else tuple(sorted({x for x in self.labels if x is not None}, key=natural))
+        )
+        self._complete = self._all_present()
+
+    # -- indexing -------------------------------------------------------------------
+
+    def _index_text(self, text: dict[str, Any], tokenizer: Tokenizer | None) -> None:
+        first = next(iter(text.values()), None)
+        present = [r["id"] in text for r in self.records]
+        if isinstance(first, str):
+            texts = [text.get(r["id"], "") for r in self.records]
+            if tokenizer is None:
+                # Every caption whole: its bytes and the two marks.
+                longest = max(len(t.encode("utf-8")) for t in texts)
+                tokenizer = ByteTokenizer(max_length=longest + 2)
+            self.tokenizer = tokenizer
+            self.tokens, self.truncated = tokenize(texts, self.tokenizer)
+        else:
+            length = len(first) if first is not None else 1
+            rows = [text.get(r["id"], [0] * length) for r in self.records]
+            self.tokens = np.asarray(rows, dtype=np.int32)
+        self._text_present = np.asarray(present, bool)
+
+    def _index_images(self, image_shape: Sequence[int] | None, manifest: dict) -> None:
+        if image_shape is not None:
+            image_shape = check_shape(image_shape, "image_shape", length=3)
+        expected, source = _expected(image_shape, "image_shape", manifest)
+        for record in self.records:
+            if "image" not in record:
+                continue
+            name = os.path.normpath(record["image"])
+            shape = _image_header(self.path / name, name)
+            if expected is None:
+                expected, source = shape, name
+            if shape != expected and not self.resize:
+                raise ValueError(
+                    f"{name}: {_shape_text(shape)}, expected {_shape_text(expected)} ({source})"
+                    " (pass resize=True, or --resize, to resize images)"
+                )
+        self.image_shape = expected  # type: ignore[assignment]
+
+    def _index_audio(
+        self,
+        sample_rate: int | None,
+        audio_length: int | None,
+        audio_seconds: float | None,
+        manifest: dict,
+    ):
+        if sample_rate is not None:
+            sample_rate = check_int(sample_rate, "sample_rate")
+        rate, source = _expected(sample_rate, "sample_rate", manifest)
+        frames = {}
+        for record in self.records:
+            if "audio" not in record:
+                continue
+            name = os.path.normpath(record["audio"])
+            channels, this_rate, count = wave_header(self.path / name, name)
+            if channels != 1:
+                raise ValueError(f"{name}: {channels} channels; every audio file must be mono")
+            if rate is None:
+                rate, source = this_rate, name
+            # The rate is checked first: a clip of another rate has another length too.
+            if this_rate != rate and not self.resample:
+                raise ValueError(
+                    f"{name}: sample rate {this_rate} Hz, expected {rate} Hz ({source}) "
+                    "(pass resample=True, or --resample, to resample audio)"
+                )
+            if this_rate != rate:
+                count = int(np.ceil(count * rate / this_rate))
+            fixed = audio_length is not None or audio_seconds is not None
+            if not fixed and frames and count != next(iter(frames.values())):
+                first_name, first = next(iter(frames.items()))
+                raise ValueError(
+                    f"{name}: {count} samples, expected {first} ({first_name}) (pass "
+                    "audio_length=..., or --audio-seconds, to crop or pad clips to one length)"
+                )
+            frames[name] = count
+        self.sample_rate = rate
+        self.frames = frames
+        if audio_length is not None:
+            self.audio_length = check_int(audio_length, "audio_length")
+        elif audio_seconds is not None:
+            self.audio_length = max(1, round(audio_seconds * (rate or 1)))
+        else:
+            self.audio_length = next(iter(frames.values()), 1)
+
+    def _index_metadata(self) -> None:
+        records = self.records
+        self.latents = None
+        if any("latent" in r for r in records):
+            try:
+                self.latents = np.asarray([r["latent"] for r in records], dtype=np.float32)
+                if self.latents.ndim != 2 or not np.all(np.isfinite(self.latents)):
+                    raise ValueError
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(
+                    f"{MANIFEST}: every sample needs a 'latent' list of numbers of one length, "
+                    "once any has one"
+                ) from None
+        self.alignments = None
+        if any("alignment" in r for r in records):
+            try:
+                self.alignments = np.asarray([r["alignment"] for r in records], dtype=np.float32)
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(
+                    f"{MANIFEST}: every sample needs a numeric 'alignment', once any has one"
+                ) from None
+            bad = ~((self.alignments >= 0) & (self.alignments <= 1))
+            if np.any(bad):
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"{MANIFEST}: samples[{i}] has 'alignment' {records[i]['alignment']!r}, "
+                    "which is not in [0, 1]"
+                )
+        self.labels: list[str | None] | None = None
+        if any("label" in r for r in records):
+            labels: list[str | None] = []
+            for i, record in enumerate(records):
+                label = record.get("label")
+                if isinstance(label, int) and not isinstance(label, bool):
+                    label = str(label)
+                if label is not None and (not isinstance(label, str) or not label):
+                    raise ValueError(
+                        f"{MANIFEST}: samples[{i}] has 'label' {label!r}; a label is a "
+                        "non-empty string (or an integer)"
+                    )
+                labels.append(label)
+            self.labels = labels
+
+    # -- what it holds --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def present(self, modality: str) -> np.ndarray:
+        """Which samples have `modality`, `(N,)` booleans."""
+        if modality not in self.modalities:
+            raise ValueError(f"this folder has no {modality!r}; it has {list(self.modalities)}")
+        if modality == "text":
+            return self._text_present
+        return np.asarray([modality in r for r in self.records], bool)
+
+    def _all_present(self) -> bool:
+        return all(self.present(m).all() for m in self.modalities)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every sample has every modality."""
+        return self._complete
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """The distinct labels of the folder, sorted (naturally: "2" before "10"), or
+        None; a `subset` keeps its folder's, so a label has one index in every split."""
+        return self._label_names
+
+    @property
+    def spec(self) -> DataSpec:
+        """The shapes of one example of each modality, as `read` returns them."""
+        has = self.modalities
+        tokens = self.tokens
+        return DataSpec(
+            modalities=has,
+            image_shape=self.image_shape,
+            vocab_size=None
+            if tokens is None
+            else (self.tokenizer.vocab_size if self.tokenizer else int(tokens.max()) + 1),
+            seq_length=None if tokens is None else tokens.shape[1],
+            pad_id=self.tokenizer.pad_id if self.tokenizer else None,
+            num_audio_samples=self.audio_length,
+            sample_rate=self.sample_rate,
+        )
+
+    def options(self) -> dict[str, Any]:
+        """The arguments that read another folder exactly as this one is read (its
+        shapes, transforms and tokenizer): `PairedFolder.with_options(path, options)`.
+        JSON values; a run records them."""
+        return {
+            "image_shape": None if self.image_shape is None else list(self.image_shape),
+            "resize": self.resize,
+            "sample_rate": self.sample_rate,
+            "resample": self.resample,
+            "audio_length": self.audio_length if "audio" in self.modalities else None,
+            "tokenizer": None if self.tokenizer is None else self.tokenizer.to_dict(),
+            "allow_missing": self.allow_missing,
+        }
+
+    @classmethod
+    def with_options(cls, path: str | os.PathLike, options: dict[str, Any]) -> "PairedFolder":
+        """The folder at `path`, read with the `options` of another (`options()`)."""
+        values = dict(options)
+        tokenizer = values.pop("tokenizer", None)
+        return cls(
+            path,
+            tokenizer=None if tokenizer is None else tokenizer_from_dict(tokenizer),
+            **values,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """How many samples have each modality, and how many captions were cut."""
+        out = {m: int(self.present(m).sum()) for m in self.modalities}
+        if self.tokenizer is not None:
+            out["truncated captions"] = self.truncated
+        return out
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "PairedFolder":
+        """The samples at `indices` (in that order), as a folder view that shares the files."""
+        rows = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(
+                f"`indices` must be in [0, {len(self)}), got {rows.min()}..{rows.max()}"
+            )
+        view = object.__new__(PairedFolder)
+        view.__dict__.update(self.__dict__)
+        view.records = [self.records[i] for i in rows]
+        view.ids = tuple(self.ids[i] for i in rows)
+        if self.tokens is not None:
+            view.tokens = self.tokens[rows]
+            view._text_present = self._text_present[rows]
+        for name in ("latents", "alignments"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(view, name, value[rows])
+        if self.labels is not None:
+            view.labels = [self.labels[i] for i in rows]
+        view._complete = view._all_present()
+        return view
+
+    # -- reading --------------------------------------------------------------------
+
+    def _image(self, record: dict[str, Any]) -> np.ndarray:
+        assert self.image_shape is not None
+        name = os.path.normpath(record["image"])
+        if not self.resize:
+            pixels = read_image(self.path / name, name)
+        else:
+            Image = pillow_image()
+            height, width, channels = self.image_shape
+            try:
+                with Image.open(self.path / name) as image:
+                    image = image.convert(_CHANNEL_MODES[channels])
+                    if image.size != (width, height):
+                        image = image.resize((width, height), Image.Resampling.BILINEAR)
+                    pixels = np.asarray(image)
+            except (OSError, SyntaxError, ValueError) as error:
+                raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+            pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.shape != self.image_shape:
+            raise ValueError(
+                f"{name}: {_shape_text(pixels.shape)}, expected {_shape_text(self.image_shape)}"
+            )
+        return pixels.astype(np.float32) / np.float32(IMAGE_SCALE)
+
+    def _audio(self, record: dict[str, Any], rng: np.random.Generator | None) -> np.ndarray:
+        assert self.sample_rate is not None and self.audio_length is not None
+        name = os.path.normpath(record["audio"])
+        values, rate = read_wave(self.path / name, name)
+        if rate != self.sample_rate:
+            if not self.resample:
+                raise ValueError(f"{name}: sample rate {rate} Hz, expected {self.sample_rate} Hz")
+            values = _resample(values, rate, self.sample_rate, name)
+        return _crop(values, self.audio_length, rng).astype(np.float32)
+
+    def read(self, index: int, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
+        """Sample `index`, decoded and transformed: a dict of NumPy arrays with its
+        modalities (zeros where missing), `"alignment_score"`, and `"latent"`,
+        `"label"` and `"present"` when the folder has them.
+
+        `rng`: cut long clips at a random window drawn from it (training) instead of
+        the centre.
+        """
+        record = self.records[index]
+        out: dict[str, Any] = {}
+        present = {}
+        for modality in self.modalities:
+            if modality == "text":
+                assert self.tokens is not None
+                out["text"] = self.tokens[index]
+                present["text"] = bool(self._text_present[index])
+                continue
+            present[modality] = modality in record
+            if modality == "image":
+                out["image"] = (
+                    self._image(record)
+                    if modality in record
+                    else np.zeros(self.image_shape, np.float32)  # type: ignore[arg-type]
+                )
+            else:
+                out["audio"] = (
+                    self._audio(record, rng)
+                    if modality in record
+                    else np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
+                )
+        if self.latents is not None:
+            out["latent"] = self.latents[index]
+        out["alignment_score"] = np.float32(
+            1.0 if self.alignments is None else self.alignments[index]
+        )
+        if self.labels is not None:
+            names = self.label_names or ()
+            label = self.labels[index]
+            out["label"] = np.int32(-1 if label is None else names.index(label))
+        if not self.complete:
+            out["present"] = {m: np.bool_(v) for m, v in present.items()}
+        return out
+
+    def load(self) -> PairedDataset:
+        """Every sample, decoded, in memory."""
+        data: dict[str, np.ndarray] = {}
+        for modality in self.modalities:
+            if modality == "text":
+                assert self.tokens is not None
+                data["text"] = self.tokens
+            else:
+                rows = [self.read_one(i, modality) for i in range(len(self))]
+                data[modality] = np.stack(rows)
+        if self.latents is not None:
+            data["latent"] = self.latents
+        pairs = self.pairs
+        return PairedDataset(
+            data,
+            pairs=pairs,
+            alignments=self.alignments,
+            present=None if self.complete else {m: self.present(m) for m in self.modalities},
+            labels=self.labels,
+            label_names=self.label_names,
+            ids=self.ids,
+            vocab_size=self.spec.vocab_size,
+            pad_id=self.spec.pad_id,
+            sample_rate=self.sample_rate,
+        )
+
+    def read_one(self, index: int, modality: str) -> np.ndarray:
+        """One modality of sample `index` (zeros when the sample lacks it)."""
+        record = self.records[index]
+        if modality == "image":
+            if "image" not in record:
+                return np.zeros(self.image_shape, np.float32)  # type: ignore[arg-type]
+            return self._image(record)
+        if modality == "audio":
+            if "audio" not in record:
+                return np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
+            return self._audio(record, None)
+        assert self.tokens is not None
+        return self.tokens[index]
+
+    def fingerprint(self) -> str:
+        """A short hash of what `read` returns: the folder, its samples and the transforms.
+
+        A run records it, so that resuming on other data is refused.
+        """
+        digest = hashlib.sha1(str(self.path.resolve()).encode())
+        digest.update(json.dumps([self.records, self.options()], sort_keys=True).encode())
+        if self.tokens is not None:
+            digest.update(self.tokens.tobytes())
+        return digest.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"PairedFolder({str(self.path)!r}, {len(self)} samples, {list(self.modalities)})"
+
+
+def load_paired_folder(
+    path: str | os.PathLike,
+    *,
+    image_shape: Sequence[int] | None = None,
+    sample_rate: int | None = None,
+    **options: Any,
+) -> PairedDataset:
+    """Load a paired folder (from `save_paired_folder`, `eqx-multimodal export` or by hand)
+    into memory.
+
+    Every file is checked: mismatched counts, unreadable files, and images or audio whose
+    size, rate, channels or length differ from the rest raise a ValueError that names the
+    file. Images load as float32 in [0, 1] (pixels / 255), audio as float32 in [-1, 1]
+    (PCM / its full scale, 32767 for 16 bits), tokens as int32 (captions through the
+    tokenizer). For a folder larger than memory, read it through `PairedFolder`.
+
+    **Arguments:**
+
+    - `path`: the folder.
+    - `image_shape`, `sample_rate`: keyword only. What every image and WAV file must be;
+        default the manifest's, else the first file's.
+    - `**options`: keyword only. The transforms and options of `PairedFolder`
+        (`resize`, `resample`, `audio_length`, `tokenizer`, `allow_missing`).
+
+    **Returns:**
+
+    A `PairedDataset` of the folder's modalities (and latents, when the manifest has
+    them), with its alignment scores, pairs (by default 1 and every pair), labels and ids.
+
+    ```python
+    >>> import tempfile
+    >>> import jax.numpy as jnp
+    >>> from eqx_multimodal import save_paired_folder
+    >>> folder = Path(tempfile.mkdtemp()) / "pairs"
+    >>> _ = save_paired_folder(folder, {"text": jnp.arange(6).reshape(2, 3)})
+    >>> load_paired_folder(folder)[1]["text"]
+    Array([3, 4, 5], dtype=int32)
+
+    ```
+    """
+    return PairedFolder(path, image_shape=image_shape, sample_rate=sample_rate, **options).load()

@@ -1,0 +1,204 @@
+"""The layout of a paired folder, and which file holds which sample.
+
+```
+manifest.json    {"format": ..., "version": 1, "modalities": [...], "num_samples": N,
+                  "image_shape": [...], "sample_rate": ..., "pairs": [...],
+                  "samples": [{"id": "000000", "image": "image/000000.png",
+                               "audio": "audio/000000.wav", "alignment": 0.8,
+                               "latent": [...], "label": "7"}, ...]}
+image/000000.png one image a sample: L, LA, RGB or RGBA (or any format Pillow reads)
+audio/000000.wav one mono PCM WAV a sample, every one at the same rate
+text.jsonl       one line a sample: {"id": "000000", "tokens": [12, 7, ...]}
+                                 or {"id": "000000", "text": "a spoken seven"}
+```
+
+The manifest is optional: without it the samples are the ids (file stems) found in
+`image/`, `audio/` and `text.jsonl`. Every path must stay inside the folder (symbolic
+links that stay inside are fine): a manifest path such as `../x.png` or `/etc/x.png`, or
+a link out of the folder, is refused with the sample and the path named.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .._types import MODALITIES
+
+
+MANIFEST = "manifest.json"
+TEXT_FILE = "text.jsonl"
+FORMAT = "eqx-multimodal paired folder"
+VERSION = 1
+FILE_MODALITIES = ("image", "audio")
+SUFFIX = {"image": ".png", "audio": ".wav"}
+
+
+def file_name(modality: str, sample_id: str) -> str:
+    """Where the writer puts a sample's file: `image/ID.png`, `audio/ID.wav`."""
+    return f"{modality}/{sample_id}{SUFFIX[modality]}"
+
+
+def natural(name: str) -> list[Any]:
+    """Sort key that puts `2.png` before `10.png`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def inside(folder: Path, name: str, where: str) -> Path:
+    """The file `name` of `folder`, refused unless it resolves inside the folder.
+
+    `where` says who named the path (for the error), e.g. "manifest.json: samples[3]
+    (id '000003')".
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: a file path must be a non-empty string, got {name!r}")
+    if os.path.isabs(name):
+        raise ValueError(
+            f"{where}: the path {name!r} is absolute; paths are relative to the folder"
+        )
+    root = folder.resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"{where}: the path {name!r} leads outside the folder ({path})")
+    return path
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest, checked for its shape, or None when it has none."""
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    inside(folder, MANIFEST, MANIFEST)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{MANIFEST}: cannot read it as JSON ({error})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("samples"), list):
+        raise ValueError(f"{MANIFEST}: must be a JSON object with a list of 'samples'")
+    if manifest.get("version", VERSION) != VERSION:
+        raise ValueError(
+            f"{MANIFEST}: format version {manifest['version']!r}; this release reads {VERSION}"
+        )
+    return manifest
+
+
+def files_in(folder: Path, modality: str) -> list[str]:
+    """The visible files of a modality's sub-folder, as `modality/name`, in natural order."""
+    sub = folder / modality
+    if not sub.is_dir():
+        return []
+    names = [f"{modality}/{p.name}" for p in sub.iterdir() if not p.name.startswith(".")]
+    return sorted(names, key=natural)
+
+
+def records_from_manifest(
+    folder: Path, manifest: dict[str, Any], text_ids: set[str] | None, allow_missing: bool
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The manifest's samples, each checked, and the folder's modalities.
+
+    A record names a file for each of its modalities; with `allow_missing`, a sample
+    may lack some (it has no key for them, and no line in `text.jsonl`).
+    """
+    modalities = manifest.get("modalities")
+    if (
+        not isinstance(modalities, list)
+        or not modalities
+        or any(m not in MODALITIES for m in modalities)
+        or len(set(modalities)) != len(modalities)
+    ):
+        raise ValueError(
+            f"{MANIFEST}: 'modalities' must list some of {list(MODALITIES)}, got {modalities!r}"
+        )
+    records = manifest["samples"]
+    declared = manifest.get("num_samples", len(records))
+    if declared != len(records):
+        raise ValueError(
+            f"{MANIFEST}: 'num_samples' is {declared} but 'samples' lists {len(records)}"
+        )
+    seen: set[str] = set()
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise ValueError(f"{MANIFEST}: samples[{i}] must be an object with a string 'id'")
+        sample_id = record["id"]
+        if sample_id in seen:
+            raise ValueError(f"{MANIFEST}: samples[{i}] repeats the id {sample_id!r}")
+        seen.add(sample_id)
+        where = f"{MANIFEST}: samples[{i}] (id {sample_id!r})"
+        for modality in FILE_MODALITIES:
+            if modality not in modalities:
+                continue
+            if modality not in record:
+                if not allow_missing:
+                    raise ValueError(
+                        f"{where} names no {modality} file (pass allow_missing=True, or "
+                        "--allow-missing, for samples without some modalities)"
+                    )
+                continue
+            inside(folder, record[modality], where)
+    # Files that no sample names would be lost without a word: refuse them instead.
+    for modality in FILE_MODALITIES:
+        if modality not in modalities:
+            continue
+        listed = {os.path.normpath(r[modality]) for r in records if modality in r}
+        for name in files_in(folder, modality):
+            if os.path.normpath(name) not in listed:
+                raise ValueError(
+                    f"{name}: not listed in {MANIFEST}; add it to 'samples' or remove it"
+                )
+    if text_ids is not None and "text" not in modalities:
+        raise ValueError(f"{TEXT_FILE}: present, but {MANIFEST} lists no 'text' modality")
+    if text_ids is None and "text" in modalities:
+        raise ValueError(f"{TEXT_FILE}: missing, but {MANIFEST} lists the 'text' modality")
+    if text_ids is not None:
+        ids = [r["id"] for r in records]
+        if not allow_missing:
+            for sample_id in ids:
+                if sample_id not in text_ids:
+                    raise ValueError(f"{TEXT_FILE}: no line for id {sample_id!r}")
+        extra = sorted(text_ids - set(ids), key=natural)
+        if extra:
+            raise ValueError(f"{TEXT_FILE}: id {extra[0]!r} is not a sample in {MANIFEST}")
+    return records, tuple(m for m in MODALITIES if m in modalities)
+
+
+def records_from_scan(
+    folder: Path, text_ids: set[str] | None, allow_missing: bool
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The samples of a folder without a manifest: the ids of the files found."""
+    found: dict[str, dict[str, str]] = {}
+    for modality in FILE_MODALITIES:
+        if (folder / modality).is_dir():
+            by_id: dict[str, str] = {}
+            for name in files_in(folder, modality):
+                stem = Path(name).stem
+                if stem in by_id:
+                    raise ValueError(f"{name}: a second {modality} file for id {stem!r}")
+                inside(folder, name, name)
+                by_id[stem] = name
+            found[modality] = by_id
+    if text_ids is not None:
+        found["text"] = {sample_id: TEXT_FILE for sample_id in text_ids}
+    if not found:
+        raise FileNotFoundError(
+            f"{str(folder)!r} has no {MANIFEST}, image/, audio/ or {TEXT_FILE}: not a paired folder"
+        )
+    modalities = tuple(m for m in MODALITIES if m in found)
+    ids = sorted(set().union(*found.values()), key=natural)
+    if not allow_missing:
+        for modality in modalities:
+            missing = [i for i in ids if i not in found[modality]]
+            if missing:
+                counts = ", ".join(f"{len(found[m])} {m}" for m in modalities)
+                where = TEXT_FILE if modality == "text" else f"{modality}/"
+                has = ", ".join(m for m in modalities if missing[0] in found[m])
+                raise ValueError(
+                    f"mismatched counts ({counts}): {where} has nothing for id {missing[0]!r}, "
+                    f"which {has} has (pass allow_missing=True, or --allow-missing, for "
+                    "samples without some modalities)"
+                )
+    records = [
+        {"id": i, **{m: found[m][i] for m in FILE_MODALITIES if m in found and i in found[m]}}
+        for i in ids
+    ]
+    return records, modalities

@@ -1,0 +1,129 @@
+"""Reading one file of a paired folder: captions, image headers, crops and resampling."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._codecs import pillow_image
+from ._manifest import (
+    inside,
+    MANIFEST,
+    TEXT_FILE,
+)
+
+
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "P": 3}
+_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def _read_text(folder: Path) -> dict[str, Any] | None:
+    """`text.jsonl` as `{id: tokens}` or `{id: text}` (one kind a file), or None."""
+    path = folder / TEXT_FILE
+    if not path.exists():
+        return None
+    inside(folder, TEXT_FILE, TEXT_FILE)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{TEXT_FILE}: cannot read it ({error})") from None
+    entries: dict[str, Any] = {}
+    kind = length = None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{TEXT_FILE} line {number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not JSON ({error})") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ValueError(
+                f'{where}: expected {{"id": "...", "tokens": [...]}} or {{"id": "...", '
+                f'"text": "..."}}, got {line[:60]}'
+            )
+        this = "text" if "text" in entry else "tokens"
+        if kind is None:
+            kind = this
+        elif this != kind:
+            raise ValueError(f"{where}: has {this!r}, but the lines before have {kind!r}")
+        value = entry.get(this)
+        if this == "text":
+            if not isinstance(value, str):
+                raise ValueError(f"{where}: 'text' must be a string, got {value!r:.40}")
+        else:
+            if (
+                not isinstance(value, list)
+                or not value
+                or any(
+                    isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < 2**31
+                    for t in value
+                )
+            ):
+                raise ValueError(
+                    f"{where}: 'tokens' must be a non-empty list of non-negative integers"
+                )
+            if length is None:
+                length = len(value)
+            elif len(value) != length:
+                raise ValueError(
+                    f"{where}: {len(value)} tokens, but the lines before have {length}"
+                )
+        if entry["id"] in entries:
+            raise ValueError(f"{where}: repeats the id {entry['id']!r}")
+        entries[entry["id"]] = value
+    return entries
+
+
+def _image_header(path: Path, name: str) -> tuple[int, int, int]:
+    """`(height, width, channels)` of an image file, from its header."""
+    Image = pillow_image()
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            mode = image.mode
+            if mode == "P" and "transparency" in image.info:
+                mode = "RGBA"
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+    if mode not in _MODE_CHANNELS:
+        raise ValueError(f"{name}: image mode {mode!r} is not supported; save it as 8-bit L or RGB")
+    return height, width, _MODE_CHANNELS[mode]
+
+
+def _expected(argument: Any, name: str, manifest: dict) -> tuple[Any, str]:
+    """What every file must have, and who says so: the caller's argument, the manifest,
+    or (None) the first file."""
+    if argument is not None:
+        return argument, f"`{name}`"
+    if name in manifest:
+        value = manifest[name]
+        return (tuple(value) if isinstance(value, list) else value), MANIFEST
+    return None, ""
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "{}x{} with {} channel(s)".format(*shape)
+
+
+def _crop(values: np.ndarray, length: int, rng: np.random.Generator | None) -> np.ndarray:
+    """`values` cut to `length` (the centre, or a random window with `rng`), or padded
+    with zeros after it."""
+    if len(values) >= length:
+        extra = len(values) - length
+        start = extra // 2 if rng is None else int(rng.integers(0, extra + 1))
+        return values[start : start + length]
+    return np.pad(values, (0, length - len(values)))
+
+
+def _resample(values: np.ndarray, rate: int, target: int, name: str) -> np.ndarray:
+    try:
+        from scipy.signal import resample_poly
+    except ImportError:
+        raise ImportError(
+            f"{name}: resampling {rate} Hz to {target} Hz needs SciPy: pip install "
+            '"eqx-multimodal[files]"'
+        ) from None
+    divisor = np.gcd(rate, target)
+    return resample_poly(values, target // divisor, rate // divisor).astype(np.float32)

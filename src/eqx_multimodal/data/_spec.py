@@ -1,0 +1,110 @@
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._types import MODALITIES
+from .._validation import check_int, check_modalities, check_shape
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about the data it reads: which modalities, and the
+    shape of one example of each.
+
+    The synthetic data has one (`SyntheticConfig.spec`), and so has a paired dataset of
+    your own (`PairedDataset.spec`); models are built from it, so the same code builds
+    a model for either.
+
+    **Fields:**
+
+    - `modalities`: some of `"image"`, `"text"` and `"audio"`, in that order.
+    - `image_shape`: `(height, width, channels)` of an image.
+    - `vocab_size`, `seq_length`: token ids are in `[0, vocab_size)`; a text has
+        `seq_length` of them.
+    - `pad_id`: the id that pads a text to `seq_length`, or `None` when texts are not
+        padded (the synthetic tokens).
+    - `num_audio_samples`, `sample_rate`: the length of a waveform and its rate in Hz.
+
+    The fields of a modality that is not in `modalities` are `None`.
+
+    ```python
+    >>> spec = DataSpec(["image", "text"], image_shape=(8, 8, 1), vocab_size=259,
+    ...                 seq_length=16, pad_id=0)
+    >>> spec.modalities, spec.num_audio_samples
+    (('image', 'text'), None)
+
+    ```
+    """
+
+    modalities: Sequence[str]
+    image_shape: Sequence[int] | None = None
+    vocab_size: int | None = None
+    seq_length: int | None = None
+    pad_id: int | None = None
+    num_audio_samples: int | None = None
+    sample_rate: int | None = None
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        modalities = check_modalities(self.modalities, "modalities", MODALITIES)
+        set_("modalities", modalities)
+        required = {
+            "image": ("image_shape",),
+            "text": ("vocab_size", "seq_length"),
+            "audio": ("num_audio_samples", "sample_rate"),
+        }
+        for modality, names in required.items():
+            for name in names:
+                value = getattr(self, name)
+                if modality not in modalities:
+                    set_(name, None)
+                elif value is None:
+                    raise ValueError(f"`{name}` is required for {modality}, got None")
+        if self.image_shape is not None:
+            set_("image_shape", check_shape(self.image_shape, "image_shape", length=3))
+        for name in ("vocab_size", "seq_length", "num_audio_samples", "sample_rate"):
+            if getattr(self, name) is not None:
+                set_(name, check_int(getattr(self, name), name))
+        if "text" not in modalities:
+            set_("pad_id", None)
+        elif self.pad_id is not None:
+            assert self.vocab_size is not None
+            set_("pad_id", check_int(self.pad_id, "pad_id", minimum=0))
+            if self.pad_id >= self.vocab_size:
+                raise ValueError(
+                    f"`pad_id` must be below `vocab_size` {self.vocab_size}, got {self.pad_id}"
+                )
+
+    def replace(self, **changes: Any) -> "DataSpec":
+        """A copy with some fields changed (and validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description (see `from_dict`)."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> "DataSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"unknown data spec field(s) {unknown}")
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
+        }
+        return cls(**values)
+
+
+def as_spec(data: Any) -> DataSpec:
+    """A `DataSpec`, or the `spec` of anything that has one (a `SyntheticConfig`, a
+    `PairedDataset`)."""
+    if isinstance(data, DataSpec):
+        return data
+    spec = getattr(data, "spec", None)
+    if isinstance(spec, DataSpec):
+        return spec
+    raise TypeError(
+        f"expected a DataSpec, SyntheticConfig or PairedDataset (anything with a `spec`), "
+        f"got {data!r:.80}"
+    )

@@ -1,0 +1,88 @@
+"""The roles every module of `eqx_multimodal.nn` plays: an encoder maps one example of
+its modality to an embedding; a decoder maps a conditioning vector to one example.
+
+Each concrete class is final: it subclasses one of these abstract bases and nothing
+else subclasses it (Equinox's abstract-or-final pattern).
+"""
+
+import abc
+
+import equinox as eqx
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._types import Embedding
+
+
+class AbstractEncoder(eqx.Module):
+    """One example of `modality` in, one `(d_model,)` embedding out (callers vmap).
+
+    Subclasses define `modality` (`"image"`, `"text"` or `"audio"`, or any name for
+    modality-agnostic encoders) and `d_model`, and `__call__(x, *, key=None)`; a
+    deterministic encoder ignores `key`.
+    """
+
+    modality: eqx.AbstractVar[str]
+    d_model: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def __call__(self, x: Array, *, key: PRNGKeyArray | None = None) -> Embedding:
+        """**Arguments:**
+
+        - `x`: one example of the modality.
+        - `key`: keyword only. Randomness, for encoders that use it (dropout).
+
+        **Returns:**
+
+        The embedding, `(d_model,)`.
+        """
+        raise NotImplementedError
+
+
+class AbstractDecoder(eqx.Module):
+    """A conditioning vector `(d_in,)` in, one example of `modality` out.
+
+    `teacher_output(condition, target)` is what the training loss compares with the
+    target (the reconstruction itself, or next-token logits for text); the losses of
+    `eqx_multimodal.losses` turn it into the loss that fits the modality.
+
+    A decoder that samples (text) needs a `key`, or `greedy=True` for the most likely
+    output; called with neither it raises, as `eqx.nn.Dropout` does without its key.
+    Deterministic decoders (image, audio) accept and ignore both.
+    """
+
+    modality: eqx.AbstractVar[str]
+    d_in: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        condition: Float[Array, " d_in"],
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+    ) -> Array:
+        """**Arguments:**
+
+        - `condition`: the conditioning vector, `(d_in,)`.
+        - `key`: keyword only. The randomness of a sampling decoder.
+        - `greedy`: keyword only. The most likely output instead of a sample.
+
+        **Returns:**
+
+        One example of the modality.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def teacher_output(self, condition: Float[Array, " d_in"], target: Array) -> Array:
+        """What the training loss compares with `target`, given the true target (teacher
+        forcing): the output itself, or next-token logits for text."""
+        raise NotImplementedError
+
+
+def check_sampling(key: PRNGKeyArray | None, greedy: bool, what: str) -> None:
+    """A sampling decoder needs a key, unless greedy decoding is asked for."""
+    if key is None and not greedy:
+        raise ValueError(
+            f"{what} samples: pass `key=` to sample, or `greedy=True` for the most likely output"
+        )

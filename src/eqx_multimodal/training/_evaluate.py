@@ -1,0 +1,209 @@
+"""Evaluation of a shared-latent model: retrieval for every ordered pair of modalities,
+label-level retrieval and zero-shot classification when the data has labels, and the
+reconstruction loss of each decoder."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from .._validation import check_int, check_real
+from ..data import PairedDataset, PairedFolder, SyntheticConfig, SyntheticDataset, Tokenizer
+from ..losses import reconstruction_terms
+from ..metrics import (
+    label_precision,
+    retrieval_metrics,
+    retrieval_metrics_from_scores,
+    zero_shot_accuracy,
+)
+from ..nn import SharedLatentModel
+from ._rerank import bucket, can_rerank, gallery_fronts, reranked_scores
+
+
+#: At most this many items are embedded at a time (padded to a power of two, so that a
+#: few compilations serve every gallery).
+CHUNK = 256
+
+
+@eqx.filter_jit
+def _embed(model: SharedLatentModel, batch: dict[str, Array]) -> dict[str, Array]:
+    return model.embed_batch(batch)
+
+
+def embed(
+    model: SharedLatentModel, items: dict[str, Any], *, chunk: int = CHUNK
+) -> dict[str, np.ndarray]:
+    """The latents of every modality of the model in `items` (arrays with a leading
+    axis), computed `chunk` items at a time.
+
+    **Returns:**
+
+    `{modality: (N, latent_dim) NumPy array}`.
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> from eqx_multimodal import SyntheticConfig, synthetic_batch
+    >>> config = SyntheticConfig(modalities=["text"])
+    >>> model = SharedLatentModel(config, latent_dim=8, decoders=False, key=jr.key(0))
+    >>> items = synthetic_batch(jnp.arange(5), key=jr.key(1), config=config)
+    >>> embed(model, items)["text"].shape
+    (5, 8)
+
+    ```
+    """
+    names = [m for m in model.modalities if m in items]
+    if not names:
+        return {}
+    size = len(items[names[0]])
+    chunk = bucket(size, chunk)
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    for start in range(0, size, chunk):
+        stop = min(start + chunk, size)
+        rows = np.arange(start, start + chunk) % size  # padded with repeats, then cut
+        batch = {m: jnp.asarray(np.asarray(items[m])[rows]) for m in names}
+        latents = _embed(model, batch)
+        for m in names:
+            parts[m].append(np.asarray(latents[m])[: stop - start])
+    return {m: np.concatenate(parts[m]) for m in names}
+
+
+def _items(data: Any, gallery: int | None, key: PRNGKeyArray | None) -> tuple[dict, dict]:
+    """The arrays to evaluate on, and what to record about them."""
+    if isinstance(data, SyntheticConfig):
+        if gallery is None or key is None:
+            raise ValueError("evaluating on synthetic data needs a `gallery` size and a `key`")
+        dataset = SyntheticDataset(data, gallery, key=key).materialise(CHUNK)
+        items = {k: np.asarray(v) for k, v in dataset[:].items()}
+        return items, {"gallery": gallery, "alignment": float(data.alignment)}
+    if isinstance(data, PairedFolder):
+        data = data.load()
+    if not isinstance(data, PairedDataset):
+        raise TypeError(
+            f"`data` must be a SyntheticConfig, a PairedDataset or a PairedFolder, got {data!r:.80}"
+        )
+    items = {k: jax.tree.map(np.asarray, v) for k, v in data[:].items() if k != "pairs"}
+    return items, {"gallery": len(data)}
+
+
+def evaluate(
+    model: SharedLatentModel,
+    data: SyntheticConfig | PairedDataset | PairedFolder,
+    *,
+    gallery: int | None = None,
+    key: PRNGKeyArray | None = None,
+    modalities: Sequence[str] | None = None,
+    tokenizer: Tokenizer | None = None,
+    reconstruction_items: int = 128,
+    rerank_top: int = 64,
+    rerank_weight: float = 1.0,
+) -> dict[str, Any]:
+    """Evaluate a model on held-out data.
+
+    **Arguments:**
+
+    - `model`: a `SharedLatentModel`.
+    - `data`: a `SyntheticConfig` (a gallery of `gallery` items of the stream `key` is
+        made), or a dataset of your own (`PairedDataset`, `PairedFolder`): every sample.
+    - `gallery`, `key`: keyword only. For synthetic data.
+    - `modalities`: keyword only. Which of the model's modalities to evaluate (default
+        all).
+    - `tokenizer`: keyword only. The run's tokenizer: with labels and a text tower,
+        the label names are embedded as texts for zero-shot classification.
+    - `reconstruction_items`: keyword only. The reconstruction losses use the first
+        this many items (decoding is expensive); recorded in the result.
+    - `rerank_top`, `rerank_weight`: keyword only. With the `"sets"` towers, each
+        image -> audio and audio -> image query's `rerank_top` best two-tower
+        candidates are re-ranked by the likelihood verifier plus `rerank_weight` times
+        the two-tower logit (see `training/_rerank.py`); `rerank_top=0` turns it off
+        (`rerank_weight=0` keeps it, ranking by the verifier alone).
+
+    **Returns:**
+
+    `{"retrieval": {"a->b": {"recall@1", "recall@5", "recall@10", "median_rank"}},
+    "reconstruction": {modality: loss}, "reconstruction_items", "gallery", "pairs":
+    {"a->b": items used}}`, plus `"alignment"` for synthetic data, and
+    `"label_retrieval": {"a->b": {"precision@1"}}` and `"zero_shot": {modality:
+    accuracy}` when the data has labels. A pair uses the items that have both
+    modalities. Re-ranked pairs also keep their two-tower figures under
+    `"retrieval_two_tower"`.
+    """
+    check_int(rerank_top, "rerank_top", minimum=0)
+    check_real(rerank_weight, "rerank_weight", low=0.0)
+    chosen = model.modalities if modalities is None else tuple(modalities)
+    unknown = [m for m in chosen if m not in model.modalities]
+    if unknown:
+        raise ValueError(
+            f"the model was not trained on {unknown} (it has {list(model.modalities)})"
+        )
+    items, record = _items(data, gallery, key)
+    missing = [m for m in chosen if m not in items]
+    if missing:
+        raise ValueError(f"the data has no {missing}; it has {sorted(items)}")
+    latents = embed(model, {m: items[m] for m in chosen})
+    size = len(next(iter(latents.values())))
+    present = items.get("present", {})
+    has = {m: np.asarray(present.get(m, np.ones(size, bool))) for m in chosen}
+    result: dict[str, Any] = {"retrieval": {}, "pairs": {}}
+    fronts: dict[str, Any] = {}
+    for a in chosen:
+        for b in chosen:
+            if a == b:
+                continue
+            rows = np.flatnonzero(has[a] & has[b])
+            result["pairs"][f"{a}->{b}"] = int(rows.size)
+            if rows.size < 2:
+                continue
+            pair = f"{a}->{b}"
+            result["retrieval"][pair] = retrieval_metrics(
+                jnp.asarray(latents[a][rows]), jnp.asarray(latents[b][rows])
+            )
+            if rerank_top > 0 and can_rerank(model, a, b):
+                key_rows = rows.tobytes()
+                if fronts.get("rows") != key_rows:
+                    subset = {m: np.asarray(items[m])[rows] for m in ("image", "audio")}
+                    fronts = {"rows": key_rows, **gallery_fronts(model, subset)}
+                scores = np.asarray(latents[a][rows] @ latents[b][rows].T)
+                reranked = reranked_scores(
+                    model, fronts, scores, a, top=rerank_top, weight=rerank_weight
+                )
+                result.setdefault("retrieval_two_tower", {})[pair] = result["retrieval"][pair]
+                result["retrieval"][pair] = retrieval_metrics_from_scores(reranked)
+    if "label" in items:
+        labels = np.asarray(items["label"])
+        result["label_retrieval"] = {
+            f"{a}->{b}": label_precision(
+                latents[a][has[a]], latents[b][has[b]], labels[has[a]], labels[has[b]]
+            )
+            for a in chosen
+            for b in chosen
+            if a != b
+        }
+        names = getattr(data, "label_names", None)
+        if names and tokenizer is not None and "text" in chosen:
+            texts = np.stack([tokenizer.encode(name)[0] for name in names])
+            classes = embed(model, {"text": texts})["text"]
+            result["zero_shot"] = {
+                m: zero_shot_accuracy(latents[m][has[m]], classes, labels[has[m]])["accuracy"]
+                for m in chosen
+                if m != "text"
+            }
+            result["label_names"] = list(names)
+    head = {
+        m: jnp.asarray(np.asarray(items[m])[:reconstruction_items])
+        for m in chosen
+        if m in model.decoders
+    }
+    if head:
+        head_latents = _embed(model, head)
+        head_present = {m: jnp.asarray(has[m][:reconstruction_items]) for m in head}
+        terms = eqx.filter_jit(reconstruction_terms)(model, head_latents, head, head_present)
+        result["reconstruction"] = {m: float(v) for m, v in terms.items()}
+    else:
+        result["reconstruction"] = {}
+    result["reconstruction_items"] = min(reconstruction_items, size)
+    result.update(record)
+    return result

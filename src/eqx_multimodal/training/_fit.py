@@ -1,0 +1,402 @@
+"""The training loop: one `fit` for the synthetic data and for datasets of your own.
+
+A run's folder holds `config.json`, `metrics.jsonl` (one JSON object a logged step) and
+its checkpoints (`_checkpoint.py`). The batch of step `k` is a pure function of the seed
+and `k` (synthetic: made from the step's key; a dataset: the rows of an epoch's
+permutation drawn from the seed), so a run resumed from any checkpoint reproduces the
+uninterrupted one exactly.
+"""
+
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from .._io import dumps, read_json_lines, write_atomic, write_json
+from .._progress import phase, progress as make_bar
+from ..data import BatchStream, GrainSource, PairedDataset, PairedFolder, SyntheticDataset
+from ..distributed import (
+    check_batch_size,
+    data_mesh,
+    local_copy,
+    process_rows,
+    replicate,
+    shard_batch,
+)
+from ..losses import shared_latent_loss
+from ..metrics import retrieval_metrics
+from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
+from ._config import TrainConfig
+from ._evaluate import CHUNK, embed
+from ._step import (
+    init_state,
+    make_batch_step,
+    make_step,
+    stream_key,
+    TrainState,
+    VALIDATION_STREAM,
+)
+
+
+METRICS = "metrics.jsonl"
+EVALUATION = "evaluation.json"
+DATA = "data.json"
+Dataset = PairedDataset | PairedFolder | GrainSource
+#: Fields that may differ when a run is resumed: they do not change its trajectory
+#: (`steps` may only grow; the schedule is then the longer run's).
+RESUMABLE_CHANGES = (
+    "steps",
+    "eval_every",
+    "checkpoint_every",
+    "checkpoint_seconds",
+    "keep",
+    "log_every",
+)
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the message names the step and the last finite
+    checkpoint."""
+
+
+def _validation(model, config: TrainConfig, items: dict[str, Any]) -> dict[str, float]:
+    loss, terms = eqx.filter_jit(shared_latent_loss)(
+        model, items, config.loss, items.get("present")
+    )
+    latents = embed(model, items)
+    row: dict[str, float] = {"val_loss": float(loss)}
+    row.update({f"val/{k}": float(v) for k, v in terms.items()})
+    recalls = []
+    for a in latents:
+        for b in latents:
+            if a != b:
+                r = retrieval_metrics(jax.numpy.asarray(latents[a]), jax.numpy.asarray(latents[b]))
+                row[f"val_recall@1 {a}->{b}"] = r["recall@1"]
+                row[f"val_recall@10 {a}->{b}"] = r["recall@10"]
+                recalls.append(r["recall@10"])
+    row["val_score"] = float(np.mean(recalls)) if recalls else 0.0
+    return row
+
+
+def _check_resume(saved: TrainConfig, config: TrainConfig, start: int) -> list[str]:
+    """The messages a resumed run prints; an error when the configs cannot continue."""
+    differ = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(config, f.name)
+    ]
+    if differ:
+        raise ValueError(
+            f"cannot resume: the saved config differs in {differ}; resume with the run's own "
+            "options (only --steps, --log-every and the checkpoint options may change), or "
+            "train into a new --out"
+        )
+    if config.steps < start:
+        raise ValueError(
+            f"cannot resume: `steps` {config.steps} is below the checkpoint's step {start}"
+        )
+    if config.steps != saved.steps:
+        return [
+            f"the run continues to {config.steps} steps (it was set for {saved.steps}): from "
+            f"step {start} on, the learning-rate schedule is that of a {config.steps}-step run"
+        ]
+    return []
+
+
+def _unwrap(dataset: Any) -> PairedDataset | PairedFolder:
+    if isinstance(dataset, GrainSource):
+        dataset = dataset.dataset
+    if not isinstance(dataset, PairedDataset | PairedFolder):
+        raise TypeError(
+            "a dataset to train on must be a PairedDataset, a PairedFolder or a GrainSource "
+            f"over one, got {dataset!r:.80}"
+        )
+    return dataset
+
+
+def _fingerprint(dataset: PairedDataset | PairedFolder) -> str:
+    if isinstance(dataset, PairedFolder):
+        return dataset.fingerprint()
+    return repr(GrainSource(dataset)).rsplit("=", 1)[-1].rstrip(")")
+
+
+def data_record(dataset: PairedDataset | PairedFolder) -> dict[str, Any]:
+    """What a run records of the dataset it trained on (`data.json`): enough to read new
+    data as training read it (the folder's transforms and tokenizer), and to refuse to
+    resume on other data."""
+    record: dict[str, Any] = {
+        "fingerprint": _fingerprint(dataset),
+        "samples": len(dataset),
+        "label_names": None if dataset.label_names is None else list(dataset.label_names),
+    }
+    if isinstance(dataset, PairedFolder):
+        record["path"] = str(dataset.path.resolve())
+        record["options"] = dataset.options()
+    return record
+
+
+def _validation_items(dataset: Any, size: int) -> dict[str, Any]:
+    dataset = _unwrap(dataset)
+    head = dataset.subset(np.arange(min(size, len(dataset))))
+    loaded = head.load() if isinstance(head, PairedFolder) else head
+    return {k: jax.tree.map(np.asarray, v) for k, v in loaded[:].items() if k != "pairs"}
+
+
+def fit(
+    config: TrainConfig,
+    out: pathlib.Path | str,
+    *,
+    data: Dataset | None = None,
+    validation: Dataset | None = None,
+    data_info: dict[str, Any] | None = None,
+    resume: bool = False,
+    until: int | None = None,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    mesh: Mesh | None = None,
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    """Train a `SharedLatentModel` as `config` says, writing into the folder `out`.
+
+    Writes `config.json`, `metrics.jsonl` (one JSON object a logged step; strict JSON),
+    and a checkpoint every `checkpoint_every` steps, every `checkpoint_seconds`, at each
+    validation that is the best so far, at the end, and when interrupted (Ctrl-C). A
+    loss that becomes NaN or infinite stops the run with `TrainingDiverged`.
+
+    **Arguments:**
+
+    - `config`: a `TrainConfig`.
+    - `out`: the run's folder (created).
+    - `data`: keyword only. The dataset to train on when `config.data` is a `DataSpec`
+        (a `PairedDataset`, a `PairedFolder` whose files are read as the batches are
+        made, or a `GrainSource` over one); its `spec` must be `config.data`. None for
+        the synthetic data, which is made inside the step.
+    - `validation`: keyword only. The dataset to validate on (its first `val_gallery`
+        samples), for a run on a dataset; without it, such a run is not validated.
+        Synthetic runs validate on their own held-out stream.
+    - `data_info`: keyword only. More to record in the run's `data.json` about the
+        dataset (e.g. how it was split), for a run on a dataset.
+    - `resume`: keyword only. Continue from the latest checkpoint in `out`; the run then
+        reproduces the uninterrupted one exactly. The saved config must match `config`,
+        except for the fields that do not change the run's trajectory
+        (`RESUMABLE_CHANGES`); `steps` may grow (the schedule from then on is that of
+        the longer run).
+    - `until`: keyword only. Stop after this step (as if interrupted); default
+        `config.steps`.
+    - `progress`: keyword only. Show progress and what is happening on stderr.
+    - `on_log`: keyword only. Called with each logged row.
+    - `mesh`: keyword only. The devices to train on, a mesh with a `"data"` axis;
+        default every visible device (`data_mesh()`), see `make_step`. With several
+        processes (`initialize_distributed`) every process calls `fit` alike; process 0
+        writes `out` and validates, the others only train (a resumed run reads `out`).
+
+    **Returns:**
+
+    The final `TrainState` (replicated on the mesh) and the history (the logged rows).
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    dataset = None
+    if config.synthetic:
+        if data is not None or validation is not None:
+            raise ValueError(
+                "`data` and `validation` are for runs on a dataset; this config's data is "
+                "synthetic (made inside the step)"
+            )
+    else:
+        if data is None:
+            raise ValueError("`data` is required: this config trains on a dataset (a DataSpec)")
+        dataset = _unwrap(data)
+        if dataset.spec != config.spec:
+            raise ValueError(
+                f"the dataset's shapes {dataset.spec} differ from the config's {config.spec}; "
+                "build the config from `dataset.spec`"
+            )
+    primary = jax.process_index() == 0
+    talk = progress and primary
+    out = pathlib.Path(out)
+    if primary:
+        out.mkdir(parents=True, exist_ok=True)
+    state = init_state(config)
+    messages: list[str] = []
+    best = -math.inf
+    if resume:
+        if not (out / CONFIG).exists():
+            raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
+        try:
+            saved = TrainConfig.from_json((out / CONFIG).read_text())
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
+        index = read_index(out)
+        messages = _check_resume(saved, config, int(index["latest"]["step"]))
+        if dataset is not None:
+            recorded = json.loads((out / DATA).read_text()) if (out / DATA).exists() else {}
+            if recorded.get("fingerprint") != _fingerprint(dataset):
+                raise ValueError(
+                    f"cannot resume: the dataset differs from the one the run trained on "
+                    f"({DATA} has fingerprint {recorded.get('fingerprint')!r})"
+                )
+        # The optimiser's schedule is part of its state's structure only through `steps`,
+        # which lives in the config, not in the state: load into the saved run's state.
+        state, _ = load_checkpoint(out, state)
+        if index.get("best"):
+            best = float(index["best"].get("score", -math.inf))
+    state = replicate(state, mesh)
+
+    start = int(state.step)
+    history = []
+    if resume and (out / METRICS).exists():
+        history = [r for r in read_json_lines(out / METRICS) if r["step"] <= start]
+    stop = config.steps if until is None else min(until, config.steps)
+    stream = None
+    if dataset is None:
+        step = make_step(config, mesh)
+        advance = step
+    else:
+        local = process_rows(config.batch_size, mesh) if jax.process_count() > 1 else None
+        stream = BatchStream(dataset, config.batch_size, seed=config.seed, local=local)
+        batch_step = make_batch_step(config, mesh)
+        batches = stream.batches(start, stop)
+
+        def advance(state: TrainState, /) -> Any:
+            batch = next(batches)
+            if local is not None:
+                batch = shard_batch(batch, mesh)
+            return batch_step(state, batch)
+
+    items: dict[str, Any] | None = None
+    if primary:
+        if talk:
+            for message in messages:
+                print(message, file=sys.stderr)
+        write_atomic(out / CONFIG, config.to_json().encode())
+        write_atomic(out / METRICS, "".join(dumps(r) + "\n" for r in history).encode())
+        if dataset is not None:
+            write_json(out / DATA, {**data_record(dataset), **(data_info or {})})
+        if dataset is None:
+            with phase(f"building the validation gallery of {config.val_gallery}", enabled=talk):
+                gallery = SyntheticDataset(
+                    config.synthetic_config(),
+                    config.val_gallery,
+                    key=stream_key(config.seed, VALIDATION_STREAM),
+                )
+                items = {k: np.asarray(v) for k, v in gallery.materialise(CHUNK)[:].items()}
+        elif validation is not None:
+            with phase("reading the validation samples", enabled=talk):
+                items = _validation_items(validation, config.val_gallery)
+    log = (out / METRICS).open("a") if primary else None
+    last_saved, last_time = start, time.perf_counter()
+
+    def checkpoint(at: TrainState, done: int, score: float | None = None) -> None:
+        nonlocal last_saved, last_time
+        if primary:
+            extra = None if stream is None else {"data": stream.position(done)}
+            save_checkpoint(out, local_copy(at), done, keep=config.keep, best=score, extra=extra)
+        last_saved, last_time = done, time.perf_counter()
+
+    bar = make_bar(stop, "train", unit="steps", enabled=talk, initial=start)
+    previous: tuple[int, Any] | None = None  # the last step's loss, checked one step late
+
+    def check_finite(done: int, loss: Any) -> None:
+        value = float(loss)
+        if not math.isfinite(value):
+            where = (
+                f"the last finite checkpoint is step {last_saved} in {out}"
+                if last_saved > 0
+                else "no checkpoint was saved"
+            )
+            raise TrainingDiverged(
+                f"training diverged: the loss is {value} at step {done}; {where} (try a "
+                "lower learning rate)"
+            )
+
+    try:
+        with bar:
+            tick, tick_step = time.perf_counter(), start
+            for k in range(start, stop):
+                if k == start:
+                    with phase("compiling the training step", enabled=talk):
+                        new_state, metrics = advance(state)
+                        jax.block_until_ready(metrics["loss"])
+                else:
+                    new_state, metrics = advance(state)
+                if previous is not None:
+                    check_finite(*previous)
+                state, done = new_state, k + 1
+                previous = (done, metrics["loss"])
+                row: dict[str, Any] | None = None
+                evaluating = done % config.eval_every == 0 or done == config.steps
+                validating = primary and evaluating and items is not None
+                # Logging depends only on the step, so a resumed run logs what an
+                # uninterrupted one would; a validated step logs its training loss too.
+                if done % config.log_every == 0 or done == config.steps or validating:
+                    now = time.perf_counter()
+                    row = {"step": done, **{m: float(v) for m, v in metrics.items()}}
+                    row["steps_per_sec"] = (done - tick_step) / max(now - tick, 1e-9)
+                    tick, tick_step = now, done
+                score = None
+                if validating and items is not None:
+                    check_finite(done, metrics["loss"])
+                    values = _validation(local_copy(state.model), config, items)
+                    row = {**(row or {}), **values}
+                    if values["val_score"] > best:
+                        best = score = values["val_score"]
+                if row is not None:
+                    history.append(row)
+                    if log is not None:
+                        log.write(dumps(row) + "\n")
+                        log.flush()
+                    if on_log is not None:
+                        on_log(row)
+                    bar.set_postfix(loss=row.get("loss", row.get("val_loss")), refresh=False)
+                due = (
+                    done % config.checkpoint_every == 0
+                    or done == stop
+                    or score is not None
+                    or time.perf_counter() - last_time >= config.checkpoint_seconds
+                )
+                if due:
+                    check_finite(done, metrics["loss"])
+                    checkpoint(state, done, score)
+                bar.update(1)
+    except KeyboardInterrupt:
+        done = int(state.step)
+        if done > last_saved:
+            if previous is not None:
+                check_finite(*previous)
+            checkpoint(state, done)
+        raise
+    finally:
+        if log is not None:
+            log.close()
+    return state, history
+
+
+def load_run(
+    directory: pathlib.Path | str, *, which: str = "latest"
+) -> tuple[TrainConfig, TrainState]:
+    """The config and a checkpoint (`"latest"` or `"best"`) of a training run's folder."""
+    directory = pathlib.Path(directory)
+    read_index(directory)
+    config_path = directory / CONFIG
+    if not config_path.exists():
+        raise CheckpointError(f"{str(directory)!r} has no {CONFIG}")
+    try:
+        config = TrainConfig.from_json(config_path.read_text())
+    except (ValueError, TypeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{str(config_path)!r} is corrupt: {error}") from None
+    state, _ = load_checkpoint(directory, init_state(config), which=which)
+    return config, state
+
+
+def write_evaluation(directory: pathlib.Path, result: dict[str, Any]) -> None:
+    """`evaluation.json` of a run (strict JSON)."""
+    write_json(pathlib.Path(directory) / EVALUATION, result)

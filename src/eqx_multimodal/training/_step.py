@@ -1,0 +1,228 @@
+"""The training step of the shared-latent model: one jitted optimiser update, on data
+made inside the step (synthetic) or on a batch given to it (a dataset)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jax.sharding import Mesh
+from jaxtyping import Array, Int, PRNGKeyArray
+
+from .._validation import seed_key
+from ..data import sharded_synthetic_batch
+from ..distributed import (
+    batch_sharding,
+    check_batch_size,
+    data_mesh,
+    replicate,
+    replicated_sharding,
+)
+from ..losses import shared_latent_loss
+from ..nn import SharedLatentModel
+from ._config import TrainConfig
+
+
+# The key streams of a run: training batches, validation, held-out evaluation, and the
+# model's initialisation.
+TRAIN_STREAM, VALIDATION_STREAM, TEST_STREAM, INIT_STREAM = 0, 1, 2, 3
+
+
+class TrainState(eqx.Module):
+    """What a training run carries from step to step, and what a checkpoint holds."""
+
+    model: SharedLatentModel
+    opt_state: Any
+    step: Int[Array, ""]
+
+
+def stream_key(seed: int, stream: int) -> PRNGKeyArray:
+    """The key of one of a run's streams (`TRAIN_STREAM`, `VALIDATION_STREAM`,
+    `TEST_STREAM`, `INIT_STREAM`): streams of one seed never share data.
+
+    ```python
+    >>> import jax
+    >>> key = stream_key(0, TEST_STREAM)
+    >>> key.shape, str(jax.random.key_impl(key))
+    ((), 'threefry2x32')
+
+    ```
+    """
+    return jr.fold_in(seed_key(seed), stream)
+
+
+def make_model(config: TrainConfig) -> SharedLatentModel:
+    """The run's freshly initialised model (from the seed's `INIT_STREAM`)."""
+    return SharedLatentModel(
+        config.data,
+        towers=config.towers,
+        latent_dim=config.latent_dim,
+        d_model=config.d_model,
+        temperature=config.temperature,
+        decoders=any(config.loss.reconstruction_weight(m) > 0 for m in config.modalities)
+        or config.loss.cycle > 0,
+        key=stream_key(config.seed, INIT_STREAM),
+    )
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """AdamW with linear warm-up and cosine decay to 1% of the peak, after clipping the
+    gradients' global norm."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0,
+        config.learning_rate,
+        min(config.warmup_steps, max(config.steps - 1, 0)),
+        config.steps,
+        end_value=0.01 * config.learning_rate,
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(config.clip_norm),
+        optax.adamw(schedule, weight_decay=config.weight_decay),
+    )
+
+
+def init_state(config: TrainConfig) -> TrainState:
+    """The state of step 0: a fresh model and optimiser."""
+    model = make_model(config)
+    optimizer = make_optimizer(config)
+    return TrainState(
+        model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), jnp.zeros((), jnp.int32)
+    )
+
+
+def training_alignment(config: TrainConfig, step: Int[Array, ""]) -> Array:
+    """The alignment of the synthetic training data at `step` (the curriculum, if any)."""
+    target = jnp.asarray(config.alignment, jnp.float32)
+    if config.curriculum_start is None:
+        return target
+    span = max(1.0, config.curriculum_fraction * config.steps)
+    progress = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
+    start = jnp.asarray(config.curriculum_start, jnp.float32)
+    return start + (target - start) * progress
+
+
+def _make_update(config: TrainConfig, mesh: Mesh):
+    """One optimiser step on a batch; the new state is replicated on `mesh`."""
+    optimizer = make_optimizer(config)
+    replicated = replicated_sharding(mesh)
+
+    def update(state: TrainState, batch: dict[str, Any]) -> tuple[TrainState, dict[str, Array]]:
+        # On a mesh the batch is split over the devices and the model replicated; this
+        # is the loss of the global batch (every positive against every negative on
+        # every device), so its gradients are those of one device, and the compiler
+        # inserts the collectives.
+        def loss_fn(model):
+            return shared_latent_loss(model, batch, config.loss, batch.get("present"))
+
+        (loss, terms), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(state.model)
+        params = eqx.filter(state.model, eqx.is_inexact_array)
+        # optax mixes weak Python floats with int32 step counts, which strict dtype
+        # promotion (used by this package's tests) rejects; the result is the same.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, state.opt_state, params)
+        model = eqx.apply_updates(state.model, updates)
+        temperature = jnp.exp(state.model.log_temperature)
+        metrics = {"loss": loss, **terms}
+        for i, (a, b) in enumerate(state.model.pairs):
+            metrics[f"temperature/{a}-{b}"] = temperature[i]
+        arrays, static = eqx.partition(TrainState(model, opt_state, state.step + 1), eqx.is_array)
+        # Pinned, so that every step sees the shardings it was compiled for.
+        arrays = jax.lax.with_sharding_constraint(arrays, replicated)
+        return eqx.combine(arrays, static), metrics
+
+    return update
+
+
+def _on_mesh(step: Callable, mesh: Mesh) -> Callable:
+    replicated = replicated_sharding(mesh)
+
+    def on_mesh(state: TrainState, *args: Any) -> Any:
+        # A state that is not on the mesh yet (fresh from `init_state`, or loaded from a
+        # checkpoint) is put there, once: the steps after it return replicated states.
+        if getattr(state.step, "sharding", replicated) != replicated:
+            state = replicate(state, mesh)
+        return step(state, *args)
+
+    return on_mesh
+
+
+def make_step(
+    config: TrainConfig, mesh: Mesh | None = None
+) -> Callable[[TrainState], tuple[TrainState, dict[str, Array]]]:
+    """The jitted training step on the synthetic data: make the batch of this step,
+    update, report the loss.
+
+    The batch is items `0, ..., batch_size - 1` of the step's own key (the training
+    stream's key folded with the step), made inside the compiled step: the data never
+    repeats and never leaves the devices.
+
+    **Arguments:**
+
+    - `config`: a `TrainConfig` whose `data` is a `SyntheticConfig`.
+    - `mesh`: a mesh with a `"data"` axis; default every visible device (`data_mesh()`).
+        The batch is split along the axis and each device makes only its own rows; the
+        state should be replicated on the mesh (`replicate`). `batch_size` must be a
+        multiple of the axis size.
+
+    **Returns:**
+
+    `step(state) -> (state, metrics)`.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    update = _make_update(config, mesh)
+    data = config.synthetic_config()
+    key = stream_key(config.seed, TRAIN_STREAM)
+
+    @eqx.filter_jit
+    def step(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+        alignment = training_alignment(config, state.step)
+        batch_config = eqx.tree_at(lambda c: c.alignment, data, alignment)
+        batch = sharded_synthetic_batch(
+            0, config.batch_size, key=jr.fold_in(key, state.step), config=batch_config, mesh=mesh
+        )
+        state, metrics = update(state, batch)
+        return state, {"loss": metrics["loss"], "alignment": alignment, **metrics}
+
+    return _on_mesh(step, mesh)
+
+
+def make_batch_step(
+    config: TrainConfig, mesh: Mesh | None = None
+) -> Callable[[TrainState, dict[str, Any]], tuple[TrainState, dict[str, Array]]]:
+    """The jitted training step on a batch from elsewhere: a dataset of your own, a
+    grain loader, the slices of several processes (`shard_batch`).
+
+    **Arguments:**
+
+    - `config`: a `TrainConfig` (its data fields fix the model's shapes).
+    - `mesh`: as for `make_step`.
+
+    **Returns:**
+
+    `step(state, batch) -> (state, metrics)`, where `batch` holds `config.batch_size`
+    rows of each modality (and optionally `"present"`, per-modality masks of the rows
+    that have it), split along the mesh's `"data"` axis.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_size(config.batch_size, mesh)
+    update = _make_update(config, mesh)
+
+    @eqx.filter_jit
+    def step(state: TrainState, batch: dict[str, Any]) -> tuple[TrainState, dict[str, Array]]:
+        for name in config.modalities:
+            if name not in batch or batch[name].shape[0] != config.batch_size:
+                shape = batch[name].shape if name in batch else "missing"
+                raise ValueError(
+                    f"`batch[{name!r}]` must have `batch_size` {config.batch_size} rows, "
+                    f"got {shape}"
+                )
+        used = {name: batch[name] for name in config.modalities}
+        if "present" in batch:
+            used["present"] = {name: batch["present"][name] for name in config.modalities}
+        return update(state, jax.lax.with_sharding_constraint(used, batch_sharding(mesh)))
+
+    return _on_mesh(step, mesh)

@@ -1,0 +1,92 @@
+"""The package reads as its architecture: data -> nn -> losses -> metrics -> training ->
+figures -> command line, every import pointing down, and the guide's shim a leaf."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import eqx_multimodal
+
+
+PACKAGE = pathlib.Path(eqx_multimodal.__file__).parent
+#: Each top-level part of the package, lowest first: a module may import from its own
+#: part and from lower ones, never from a higher one.
+LAYERS = [
+    {"_types", "_validation", "_io", "_progress"},
+    {"distributed"},
+    {"data"},
+    {"nn"},
+    {"losses"},
+    {"metrics"},
+    {"training"},
+    {"viz"},
+    {"testing"},
+    {"cli", "__main__"},
+    {"nnx"},
+]
+RANK = {part: i for i, parts in enumerate(LAYERS) for part in parts}
+# The package's face (`__version__`, ...) imports the data and distributed parts.
+RANK["__init__"] = RANK["data"]
+
+
+def _part(module: pathlib.Path) -> str:
+    relative = module.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def _imported_parts(module: pathlib.Path) -> set[str]:
+    """The top-level parts of this package that `module` imports."""
+    tree = ast.parse(module.read_text())
+    depth_of_package = len(module.relative_to(PACKAGE).parts)  # 1: at the top
+    parts = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                name = node.module or ""
+                if name.startswith("eqx_multimodal."):
+                    parts.add(name.split(".")[1])
+                continue
+            up = node.level - (depth_of_package - 1)
+            if up < 1:
+                continue  # inside its own part
+            target = (node.module or "").split(".")[0]
+            if target:
+                parts.add(target)
+            else:  # `from .. import name`: a part, or a name of the package's face
+                parts.update(a.name if a.name in RANK else "__init__" for a in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("eqx_multimodal."):
+                    parts.add(alias.name.split(".")[1])
+    return parts
+
+
+def test_every_import_points_down():
+    modules = sorted(p for p in PACKAGE.rglob("*.py"))
+    assert len(modules) > 40
+    upward = []
+    for module in modules:
+        part = _part(module)
+        if part == "__init__":
+            continue  # the package's face re-exports from below
+        assert part in RANK, f"{module} is in no layer; add its part to LAYERS"
+        for imported in _imported_parts(module) - {part}:
+            assert imported in RANK, f"{module} imports an unknown part {imported!r}"
+            if RANK[imported] > RANK[part]:
+                upward.append(f"{module.relative_to(PACKAGE)} imports {imported}")
+    assert upward == []
+
+
+def test_the_shim_is_a_leaf():
+    # Import every part but the shim, in a fresh interpreter, and look for it.
+    parts = sorted(RANK.keys() - {"nnx", "__main__"})
+    code = (
+        "import importlib, sys\n"
+        f"for part in {parts!r}:\n"
+        "    importlib.import_module('eqx_multimodal.' + part)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('eqx_multimodal.nnx')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
