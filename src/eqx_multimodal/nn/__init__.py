@@ -43,9 +43,11 @@ from ._set_fits import (
 from ._shared_latent import l2_normalize as l2_normalize, SharedLatentModel as SharedLatentModel
 from ._signal import (
     fit_gratings as fit_gratings,
+    grating_products as grating_products,
     GUIDE_FREQUENCIES as GUIDE_FREQUENCIES,
     log_spectrogram as log_spectrogram,
     mel_filterbank as mel_filterbank,
+    product_weights as product_weights,
     spectral_peaks as spectral_peaks,
     stft_magnitude as stft_magnitude,
 )

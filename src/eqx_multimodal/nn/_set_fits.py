@@ -36,10 +36,12 @@ from jaxtyping import Array, Float
 from .._validation import check_int
 from ._signal import (
     _grating_products,
+    _phase_weights,
     check_frequencies,
     GUIDE_FREQUENCIES,
     hann_peaks,
     hann_window,
+    product_weights as _signal_product_weights,
 )
 
 
@@ -65,21 +67,14 @@ def grating_tables(
     k = basis.shape[0]
     flat = basis.reshape(k * 4, -1).astype(np.float64)
     gram = (flat @ flat.T).reshape(k, 4, k, 4)
-    grid = np.pi * np.arange(num_phases) / num_phases
-    c, s = np.cos(grid), np.sin(grid)
-    weights = np.stack([c * c, -c * s, s * c, -s * s], axis=-1)
-    return (
-        flat.astype(np.float32),
-        gram.astype(np.float32),
-        grid.astype(np.float32),
-        weights.astype(np.float32),
-    )
+    grid, weights = _phase_weights(num_phases)
+    return flat.astype(np.float32), gram.astype(np.float32), grid, weights
 
 
 def product_weights(phi: Array) -> Array:
-    """The coefficients of `cos(f y + phi) sin(f x + phi)` on the 4 products, `(..., 4)`."""
-    c, s = jnp.cos(phi), jnp.sin(phi)
-    return jnp.stack([c * c, -c * s, s * c, -s * s], axis=-1)
+    """The coefficients of `cos(f y + phi) sin(f x + phi)` on the 4 products, `(..., 4)`
+    (`_signal.product_weights` in JAX)."""
+    return _signal_product_weights(phi, jnp)
 
 
 def _product_weights_dphi(phi: Array) -> Array:

@@ -13,6 +13,7 @@ guide-fitted towers.
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -119,11 +120,10 @@ GUIDE_FREQUENCIES = tuple(2.0 + k for k in range(8))
 
 
 @functools.cache
-def _grating_products(
-    height: int, width: int, frequencies: tuple[float, ...]
-) -> tuple[np.ndarray, np.ndarray]:
+def grating_products(height: int, width: int, frequencies: tuple[float, ...]) -> np.ndarray:
     """Per frequency, the 4 centred products `{cos, sin}(f y) x {sin, cos}(f x)` on
-    `linspace(-1, 1)`, `(K, 4, height * width)`, and their Gram matrices `(K, 4, 4)`."""
+    `linspace(-1, 1)` (rows are y), `(K, 4, height * width)`, in float64
+    (`_grating_products` holds them in float32 for the towers)."""
     y = np.linspace(-1.0, 1.0, height)
     x = np.linspace(-1.0, 1.0, width)
     products = []
@@ -133,24 +133,33 @@ def _grating_products(
             [np.outer(a, b).ravel() for a, b in ((cy, sx), (sy, sx), (cy, cx), (sy, cx))]
         )
     basis = np.asarray(products)
-    basis = basis - basis.mean(axis=-1, keepdims=True)
+    return basis - basis.mean(axis=-1, keepdims=True)
+
+
+@functools.cache
+def _grating_products(
+    height: int, width: int, frequencies: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`grating_products` in float32, and the products' Gram matrices `(K, 4, 4)`."""
+    basis = grating_products(height, width, frequencies)
     gram = np.einsum("kmi,kni->kmn", basis, basis)
     return basis.astype(np.float32), gram.astype(np.float32)
 
 
-def _product_weights(phi: np.ndarray) -> np.ndarray:
+def product_weights(phi: Any, xp: Any = np) -> Any:
     """For each phase, the coefficients of `cos(f y + phi) sin(f x + phi)` on the 4
-    products of `_grating_products`, `(..., 4)`."""
-    c, s = np.cos(phi), np.sin(phi)
+    products of `grating_products`, `(..., 4)`, computed with `xp` (NumPy or
+    `jax.numpy`)."""
+    c, s = xp.cos(phi), xp.sin(phi)
     # cos(fy + p) sin(fx + p) = c^2 cy sx - c s sy sx + s c cy cx - s^2 sy cx.
-    return np.stack([c * c, -c * s, s * c, -s * s], axis=-1)
+    return xp.stack([c * c, -c * s, s * c, -s * s], axis=-1)
 
 
 @functools.cache
 def _phase_weights(num_phases: int) -> tuple[np.ndarray, np.ndarray]:
-    """The phases of the grid on [0, pi) and, for each, `_product_weights`."""
+    """The phases of the grid on [0, pi) and, for each, `product_weights`."""
     phi = np.pi * np.arange(num_phases) / num_phases
-    return phi.astype(np.float32), _product_weights(phi).astype(np.float32)
+    return phi.astype(np.float32), product_weights(phi).astype(np.float32)
 
 
 def check_frequencies(frequencies: Sequence[float]) -> tuple[float, ...]:

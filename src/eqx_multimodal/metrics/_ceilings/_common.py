@@ -33,7 +33,7 @@ def _x64():
     enable = getattr(jax, "enable_x64", None)
     if enable is not None:
         return enable(True)
-    from jax.experimental import enable_x64
+    from jax.experimental import enable_x64  # pyright: ignore[reportAttributeAccessIssue]
 
     return enable_x64()
 

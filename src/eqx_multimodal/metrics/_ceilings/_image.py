@@ -12,6 +12,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
 from ...data._synthetic import IMAGE_COMPONENTS
+from ...nn import grating_products, GUIDE_FREQUENCIES, product_weights
 from ._common import _chunked, _x64
 
 
@@ -22,25 +23,17 @@ from ._common import _chunked, _x64
 
 @functools.cache
 def _grating_basis(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per grating `k` (frequency `2 + k`), the 4 centred products `{cos, sin}(f y) x
-    {sin, cos}(f x)` on `linspace(-1, 1)` (rows are y): `(32, height * width)` float64,
-    and their Gram matrix `(32, 32)`."""
-    y = np.linspace(-1.0, 1.0, height)
-    x = np.linspace(-1.0, 1.0, width)
-    rows = []
-    for f in 2.0 + np.arange(IMAGE_COMPONENTS):
-        cy, sy, sx, cx = np.cos(f * y), np.sin(f * y), np.sin(f * x), np.cos(f * x)
-        rows += [np.outer(p, q).ravel() for p, q in ((cy, sx), (sy, sx), (cy, cx), (sy, cx))]
-    basis = np.asarray(rows)
-    basis = basis - basis.mean(axis=1, keepdims=True)
+    """Per grating `k` (frequency `2 + k`), the 4 centred products of
+    `nn._signal.grating_products`, `(32, height * width)` float64, and their Gram
+    matrix `(32, 32)`."""
+    basis = grating_products(height, width, GUIDE_FREQUENCIES).reshape(4 * IMAGE_COMPONENTS, -1)
     return basis, basis @ basis.T
 
 
 def _unit_weights(z: Any, xp: Any = np) -> Any:
     """The coefficients of `cos(f y + pi z) sin(f x + pi z)` on the 4 products of
     `_grating_basis`, `(..., 4)`: periodic in `z` with period 1."""
-    c, s = xp.cos(np.pi * z), xp.sin(np.pi * z)
-    return xp.stack([c * c, -c * s, s * c, -s * s], axis=-1)
+    return product_weights(np.pi * z, xp)
 
 
 def _grating_weights(z: Any, xp: Any = np) -> Any:

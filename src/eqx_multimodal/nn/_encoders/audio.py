@@ -16,6 +16,7 @@ from .._base import AbstractEncoder
 from .._layers import DeepSet, ElementMLP, groups
 from .._set_fits import tone_set, ToneSet
 from .._signal import (
+    hann_peaks,
     harmonics,
     log_spectrogram,
     num_frames,
@@ -23,6 +24,19 @@ from .._signal import (
     spectral_peaks,
 )
 from ._checks import check_example
+
+
+def _check_band(
+    num_samples: int, num_peaks: int, sample_rate: float, f_min: float, f_max: float
+) -> None:
+    """Fail now, with `hann_peaks`'s message, if the band has too few bins for the peaks
+    (both peak towers find their tones with it)."""
+    jax.eval_shape(
+        functools.partial(
+            hann_peaks, num_peaks=num_peaks, sample_rate=sample_rate, f_min=f_min, f_max=f_max
+        ),
+        jax.ShapeDtypeStruct((num_samples,), jnp.float32),
+    )
 
 
 class AudioEncoder(AbstractEncoder):
@@ -179,17 +193,7 @@ class PeakAudioEncoder(AbstractEncoder):
         self.f_min = check_real(f_min, "f_min", low=0.0)
         self.f_max = check_real(f_max, "f_max", low=self.f_min, low_open=True)
         self.num_peaks = check_int(num_peaks, "num_peaks")
-        # Fails now, with the same message, if the band has too few bins.
-        jax.eval_shape(
-            functools.partial(
-                spectral_peaks,
-                num_peaks=self.num_peaks,
-                sample_rate=self.sample_rate,
-                f_min=self.f_min,
-                f_max=self.f_max,
-            ),
-            jax.ShapeDtypeStruct((self.num_samples,), jnp.float32),
-        )
+        _check_band(self.num_samples, self.num_peaks, self.sample_rate, self.f_min, self.f_max)
         self.harmonics = check_int(harmonics, "harmonics")
         check_int(hidden, "hidden")
         self.components = DeepSet(4 * self.harmonics + 2, hidden, d_model, key=key)
@@ -310,17 +314,7 @@ class ToneSetEncoder(AbstractEncoder):
         self.num_peaks = check_int(num_peaks, "num_peaks")
         d_sorted = max(self.d_model // 8, 1) if d_sorted is None else d_sorted
         check_int(d_sorted, "d_sorted", maximum=self.d_model - 1)
-        # Fails now, with the same message, if the band has too few bins.
-        jax.eval_shape(
-            functools.partial(
-                tone_set,
-                num_peaks=self.num_peaks,
-                sample_rate=self.sample_rate,
-                f_min=self.f_min,
-                f_max=self.f_max,
-            ),
-            jax.ShapeDtypeStruct((self.num_samples,), jnp.float32),
-        )
+        _check_band(self.num_samples, self.num_peaks, self.sample_rate, self.f_min, self.f_max)
         self.harmonics = check_int(harmonics, "harmonics")
         check_int(hidden, "hidden")
         check_int(sort_channels, "sort_channels")
