@@ -35,6 +35,7 @@ from eqx_multimodal.losses import shared_latent_loss
 from eqx_multimodal.training import fit, init_state, make_batch_step, stream_key, TRAIN_STREAM
 
 from . import scale_worker as worker
+from .conftest import LEGACY_EMITTERS
 from .helpers import run_cli, tree_allclose
 
 
@@ -123,7 +124,12 @@ def test_eight_devices_agree_with_one(tmp_path):
     # Loss, gradients, the batch's layout and errors on 8 devices; meanwhile the CLI's
     # run on the one device of this process.
     # Added to this process's flags (the test suite's compiler settings).
-    flags = os.environ.get("XLA_FLAGS", "")
+    # XLA's default CPU emitters, as users run it: the agreement of the default model's
+    # gradients (1e-5) is checked with that compiler. With the older emitters the suite
+    # compiles with (conftest), the one-device program's gradients land 1.3e-4 from the
+    # default emitters' (measured; the loss is bit for bit the same, and the 8-device
+    # gradients agree with both to 1e-6): a difference between compilers, not devices.
+    flags = os.environ.get("XLA_FLAGS", "").replace(LEGACY_EMITTERS, "")
     env = {"XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=8".strip()}
     (tmp_path / "eight").mkdir()
     with started(["devices", str(tmp_path / "eight")], env=env) as wait:

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import eqx_multimodal as em
 import eqx_multimodal.training._rerank as rerank
@@ -23,7 +24,7 @@ from eqx_multimodal.nn import (
     ToneSetEncoder,
 )
 from eqx_multimodal.nn._encoders.text import group_counts
-from eqx_multimodal.nn._set_fits import grating_tables, product_weights
+from eqx_multimodal.nn._set_fits import _exchanges, grating_tables, product_weights
 from eqx_multimodal.training import evaluate
 
 
@@ -135,6 +136,31 @@ def test_grating_log_likelihood_matches_brute_force_and_prefers_the_truth():
         truth = grating_log_likelihood(fit, tones(z), frequencies, image_size=(32, 32))
         wrong = grating_log_likelihood(fit, tones(other), frequencies, image_size=(32, 32))
         assert float(truth) > float(wrong)
+
+
+@given(seed=st.integers(0, 2**32 - 1), num=st.sampled_from([2, 3, 8]))
+def test_exchanges_are_the_objective_of_each_exchanged_assignment(seed, num):
+    # The verifier's exchange step updates each pair's objective from the current terms;
+    # here against recomputing it, with a Gram matrix of strong cross terms (the grating
+    # products' own are nearly orthogonal, and would hide a wrong cross term).
+    rng = np.random.default_rng(seed)
+    basis = rng.standard_normal((4 * num, 6 * num))
+    gram = basis @ basis.T / (6 * num)
+    c, p = rng.standard_normal((2, num, 4))
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    numerator, denominator, (own_numerator, own_denominator) = jax.jit(_exchanges)(
+        f32(c), f32(gram.reshape(num, 4, num, 4)), f32(p)
+    )
+    pairs = list(zip(*np.triu_indices(num, 1)))
+    swapped = np.repeat(c[None], len(pairs), 0)
+    for row, (first, second) in enumerate(pairs):
+        swapped[row, [first, second]] = c[[second, first]]
+    flat = swapped.reshape(len(pairs), -1)
+    tolerance = dict(rtol=1e-4, atol=1e-4 * num)
+    np.testing.assert_allclose(numerator, flat @ p.reshape(-1), **tolerance)
+    np.testing.assert_allclose(denominator, np.einsum("pa,ab,pb->p", flat, gram, flat), **tolerance)
+    np.testing.assert_allclose(own_numerator, c.reshape(-1) @ p.reshape(-1), **tolerance)
+    np.testing.assert_allclose(own_denominator, c.reshape(-1) @ gram @ c.reshape(-1), **tolerance)
 
 
 @pytest.mark.slow

@@ -45,7 +45,10 @@ def _as_alignment(alignment: ScalarLike) -> Float[Array, ""]:
 
 
 def _minmax(x: Array) -> Array:
-    return (x - jnp.min(x)) / (jnp.max(x) - jnp.min(x) + 1e-8)
+    # Clipped: XLA may compute `x` twice (fused into two consumers), once with a fused
+    # multiply-add and once without, and an element one rounding below its own minimum
+    # would come out at -4e-8 (seen with the CPU's older fusion emitters).
+    return jnp.clip((x - jnp.min(x)) / (jnp.max(x) - jnp.min(x) + 1e-8), 0.0, 1.0)
 
 
 def image_pattern(latent: Latent, height: int, width: int) -> Float[Array, "height width"]:
@@ -282,7 +285,7 @@ def audio_from_latent(
     tone = audio_tone(latent, sample_rate, duration)
     noise = 0.1 * jr.normal(key, tone.shape, dtype=jnp.float32)
     wave = alignment * tone + (1 - alignment) * noise
-    return wave / (jnp.max(jnp.abs(wave)) + 1e-8)
+    return jnp.clip(wave / (jnp.max(jnp.abs(wave)) + 1e-8), -1.0, 1.0)  # as `_minmax`
 
 
 def sample_from_latent(latent: Latent, *, key: PRNGKeyArray, config: SyntheticConfig) -> Sample:

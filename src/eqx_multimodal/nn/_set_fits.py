@@ -216,11 +216,14 @@ def fit_grating_set(
 
         return jax.lax.fori_loop(0, num * sweeps, update, (phi0, active0))[0]
 
-    candidates = [run(jnp.zeros(num), jnp.zeros(num))]
-    for s in range(1, starts):
-        phi0 = (jnp.pi * s / starts + 2.3 * s * jnp.arange(num, dtype=jnp.float32)) % jnp.pi
-        candidates.append(run(phi0, jnp.ones(num)))
-    stacked = jnp.stack(candidates)
+    # All starts in one loop (vmapped): one copy of the sweep to compile, not `starts`.
+    # Start 0 from nothing placed, start s > 0 from every grating at a patterned phase.
+    phi0 = [jnp.zeros(num)] + [
+        (jnp.pi * s / starts + 2.3 * s * jnp.arange(num, dtype=jnp.float32)) % jnp.pi
+        for s in range(1, starts)
+    ]
+    active0 = jnp.asarray(np.repeat(np.arange(starts)[:, None] > 0, num, 1), jnp.float32)
+    stacked = jax.vmap(run)(jnp.stack(phi0), active0)
     objective = jax.vmap(lambda ph: _amplitudes(ph, p, gram)[1])(stacked)
     phi = stacked[jnp.argmax(objective)]
 
@@ -296,6 +299,31 @@ def tone_set(
     else:
         noise = jnp.asarray(0.0, jnp.float32)
     return ToneSet(frequency, amplitude, jnp.mod(phase, 2 * jnp.pi), noise)
+
+
+def _exchanges(
+    c: Float[Array, "K 4"], gram: Float[Array, "K 4 K 4"], projections: Float[Array, "K 4"]
+) -> tuple[Float[Array, " P"], Float[Array, " P"], tuple[Float[Array, ""], Float[Array, ""]]]:
+    """The numerator `c.p` and denominator `c^T G c` of `grating_log_likelihood`'s
+    objective when gratings `k < l` exchange their coefficients, for every pair (in
+    `np.triu_indices(K, 1)` order), and those of `c` itself: each pair updated from `c`'s
+    own terms in O(16) (grating k moves by `d = c_l - c_k`, grating l by `-d`), not
+    recomputed in O((4K)^2)."""
+    num = c.shape[0]
+    pairs_k, pairs_l = np.triu_indices(num, 1)
+    flat = c.reshape(-1)
+    gc = (gram.reshape(4 * num, 4 * num) @ flat).reshape(num, 4)
+    base = (flat @ projections.reshape(-1), flat @ gc.reshape(-1))
+    d = c[pairs_l] - c[pairs_k]
+    same_k, same_l = gram[pairs_k, :, pairs_k, :], gram[pairs_l, :, pairs_l, :]
+    pair_gram = same_k + same_l - 2 * gram[pairs_k, :, pairs_l, :]  # (P, 4, 4)
+    numerator = base[0] + jnp.sum(d * (projections[pairs_k] - projections[pairs_l]), -1)
+    denominator = (
+        base[1]
+        + 2 * jnp.sum(d * (gc[pairs_k] - gc[pairs_l]), -1)
+        + jnp.einsum("pa,pab,pb->p", d, pair_gram, d)
+    )
+    return numerator, denominator, base
 
 
 def grating_log_likelihood(
@@ -393,20 +421,22 @@ def grating_log_likelihood(
         return jax.lax.fori_loop(0, num, place, init)[0]
 
     orders = [jnp.argsort(-fit.amplitude), jnp.arange(num), jnp.arange(num)[::-1]]
-    initial = [nearest.astype(jnp.int32)] + [sequential(o) for o in orders[: max(starts - 1, 1)]]
+    # The starts vmapped: one copy of each loop to compile, not one a start.
+    placed = jax.vmap(sequential)(jnp.stack(orders[: max(starts - 1, 1)]))
+    initial = jnp.concatenate([nearest.astype(jnp.int32)[None], placed])
     pairs_k, pairs_l = np.triu_indices(num, 1)
 
     def move(k, assign):
         return assign.at[k].set(jnp.argmax(replaced(proposals[assign], k)))
 
     def exchange(assign):
-        swapped = jnp.broadcast_to(assign, (len(pairs_k), num))
-        rows = jnp.arange(len(pairs_k))
-        swapped = swapped.at[rows, pairs_k].set(assign[pairs_l])
-        swapped = swapped.at[rows, pairs_l].set(assign[pairs_k])
-        values = objective(proposals[swapped])
+        """The best exchange of two gratings' tones, if it improves."""
+        numerator, denominator, current = _exchanges(proposals[assign], gram_blocks, pf_blocks)
+        values = ratio(numerator, denominator)
         best = jnp.argmax(values)
-        return jnp.where(values[best] > objective(proposals[assign]), swapped[best], assign)
+        first, second = jnp.asarray(pairs_k)[best], jnp.asarray(pairs_l)[best]
+        swapped = assign.at[first].set(assign[second]).at[second].set(assign[first])
+        return jnp.where(values[best] > ratio(*current), swapped, assign)
 
     def improve(assign):
         for _ in range(sweeps):
@@ -415,7 +445,8 @@ def grating_log_likelihood(
                 assign = exchange(assign)
         return assign
 
-    best = jnp.max(jnp.stack([objective(proposals[improve(a)]) for a in initial]))
+    improved = jax.vmap(improve)(initial)
+    best = jnp.max(jnp.stack([objective(proposals[a]) for a in improved]))
     fitted = jnp.sum(fit.amplitude * jnp.sum(product_weights(half) * fit.projections, -1))
     return -(fitted - best) / (2 * fit.noise)
 
