@@ -28,7 +28,14 @@ from ._config import TrainConfig
 
 # The key streams of a run: training batches, validation, held-out evaluation, and the
 # model's initialisation.
-TRAIN_STREAM, VALIDATION_STREAM, TEST_STREAM, INIT_STREAM = 0, 1, 2, 3
+TRAIN_STREAM = 0
+"""The key stream of a run's training batches (see `stream_key`)."""
+VALIDATION_STREAM = 1
+"""The key stream of a run's validation gallery (see `stream_key`)."""
+TEST_STREAM = 2
+"""The key stream of held-out evaluation, `evaluate --seed N` (see `stream_key`)."""
+INIT_STREAM = 3
+"""The key stream of a run's model initialisation (see `stream_key`)."""
 
 
 class TrainState(eqx.Module):
