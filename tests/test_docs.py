@@ -1,5 +1,5 @@
-"""The documentation site stays true: every tutorial's code runs as written, and every
-public name has an entry in the API reference."""
+"""The documentation site stays true: every tutorial's code (and every other page's
+Python) runs as written, and every public name has an entry in the API reference."""
 
 import importlib.util
 import pathlib
@@ -12,9 +12,16 @@ import pytest
 ROOT = pathlib.Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
-#: Tutorials that train or start more than a few small programs (over ~10 s here).
-SLOW = {"own-data.md", "scaling-out.md"}
 BLOCK = re.compile(r"^```python\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
+#: Every page with Python on it: the tutorials, and the examples of the other pages.
+PAGES = sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text()))
+#: Pages that train or compile more than a few small programs (over ~10 s here).
+SLOW = {
+    "tutorials/own-data.md",
+    "tutorials/scaling-out.md",
+    "explanations/models.md",
+    "index.md",
+}
 
 
 def python_blocks(page: pathlib.Path) -> list[str]:
@@ -31,8 +38,9 @@ def _hooks():
 
 
 def _param(page: pathlib.Path):
-    marks = [pytest.mark.slow] if page.name in SLOW else []
-    return pytest.param(page, id=page.stem, marks=marks)
+    name = page.relative_to(DOCS).as_posix()
+    marks = [pytest.mark.slow] if name in SLOW else []
+    return pytest.param(page, id=name.removesuffix(".md"), marks=marks)
 
 
 def test_every_tutorial_has_python_to_run():
@@ -41,8 +49,8 @@ def test_every_tutorial_has_python_to_run():
         assert python_blocks(page), f"{page.name} has no ```python block"
 
 
-@pytest.mark.parametrize("page", [_param(p) for p in TUTORIALS])
-def test_tutorial_runs_as_written(page, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", [_param(p) for p in PAGES])
+def test_page_runs_as_written(page, tmp_path, monkeypatch):
     """A page's blocks run in order in one namespace, in an empty folder, as a reader who
     copies them into one script runs them: with JAX's default dtype promotion (the suite's
     strict promotion is for the library; optax, which a reader's loop uses, is not
