@@ -1,28 +1,46 @@
 """A griffe extension: the package's re-exports are its public API.
 
-Every public name is re-exported from a private module, one a line, as
+Every public name is re-exported from the module that defines it, one a line, as
 `from ._x import y as y` (the typing convention for an explicit re-export). Without
 `__all__`, griffe counts such imports as private; this marks them public, so that
 `::: eqx_multimodal.metrics` renders every exported name, new ones included.
+
+A name re-exported from another documented module (the top level's `from .data import
+SyntheticConfig as SyntheticConfig`) stays unrendered: it is documented once, where it
+is defined, and the top-level page links to it (docs/hooks.py).
 """
+
+import importlib.util
+import pathlib
 
 import griffe
 
 
+def _documented_modules() -> frozenset[str]:
+    spec = importlib.util.spec_from_file_location(
+        "eqx_multimodal_docs_hooks", pathlib.Path(__file__).with_name("hooks.py")
+    )
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    return frozenset(hooks.MODULES)
+
+
+DOCUMENTED = _documented_modules()
 PACKAGE = "eqx_multimodal"
 
 
 class RedundantAliases(griffe.Extension):
-    """Mark `from ._private import name as name` in a public module as public."""
+    """Mark `from .module import name as name` in a public module as public, unless
+    `module` is a documented module of its own."""
 
     def on_alias(self, *, alias: griffe.Alias, **kwargs: object) -> None:
         parent = alias.parent
         if parent is None or not parent.is_module or alias.name.startswith("_"):
             return
-        target = alias.target_path.split(".")
-        if target[0] != PACKAGE or target[-1] != alias.name:
-            return
-        # From a private module of the package (not a re-export of a public subpackage's
-        # name, as the top level does: those are documented where they are defined).
-        if any(part.startswith("_") for part in target[1:-1]):
+        if any(part.startswith("_") for part in parent.path.split(".")):
+            return  # a private module's imports are not the API
+        module, _, name = alias.target_path.rpartition(".")
+        inside = module == parent.path or module.startswith(parent.path + ".")
+        if inside and name == alias.name and module not in DOCUMENTED:
             alias.public = True
