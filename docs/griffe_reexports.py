@@ -1,4 +1,5 @@
-"""A griffe extension: the package's re-exports are its public API.
+"""A griffe extension: the package's re-exports are its public API; a class's
+undocumented fields are not.
 
 Every public name is re-exported from the module that defines it, one a line, as
 `from ._x import y as y` (the typing convention for an explicit re-export). Without
@@ -34,6 +35,18 @@ class RedundantAliases(griffe.Extension):
     """Mark `from .module import name as name` in a public module as public, unless
     `module` is a documented module of its own."""
 
+    def on_package(self, *, pkg: griffe.Module, **kwargs: object) -> None:
+        # An Equinox module's fields are its parameters and static settings, documented
+        # by `__init__`'s arguments (as on Equinox's own pages): listed only when they
+        # have a docstring of their own.
+        # Dataclasses keep theirs: their fields are their constructor's arguments.
+        for cls in _classes(pkg):
+            if "dataclass" in cls.labels:
+                continue
+            for name, member in list(cls.members.items()):
+                if not member.is_alias and member.is_attribute and not member.docstring:
+                    del cls.members[name]
+
     def on_alias(self, *, alias: griffe.Alias, **kwargs: object) -> None:
         parent = alias.parent
         if parent is None or not parent.is_module or alias.name.startswith("_"):
@@ -44,3 +57,16 @@ class RedundantAliases(griffe.Extension):
         inside = module == parent.path or module.startswith(parent.path + ".")
         if inside and name == alias.name and module not in DOCUMENTED:
             alias.public = True
+
+
+def _classes(obj: griffe.Object) -> list[griffe.Class]:
+    """Every class defined in a module, its submodules and classes (not aliases)."""
+    found = []
+    for member in obj.members.values():
+        if member.is_alias:
+            continue
+        if member.is_class:
+            found.append(member)
+        if member.is_module or member.is_class:
+            found.extend(_classes(member))
+    return found
