@@ -46,6 +46,29 @@ def argument_names(names: Mapping[str, str]) -> Iterator[None]:
         _NAMES.reset(token)
 
 
+def refused_input(error: BaseException) -> bool:
+    """Whether `error` is one of this package's refusals of a value: a ValueError or
+    TypeError raised by a `raise` statement in the package's own code (every check
+    names the argument and the value), not one that Python, NumPy or JAX raised on the
+    way (a bug). The command line prints the first as a usage error and the second as a
+    bug."""
+    import dis
+    import os
+
+    if not isinstance(error, ValueError | TypeError):
+        return False
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    package = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.abspath(code.co_filename).startswith(package + os.sep):
+        return False
+    return code.co_code[tb.tb_lasti] == dis.opmap["RAISE_VARARGS"]
+
+
 def shown(name: str) -> str:
     """`name` as the caller spells it (see `argument_names`)."""
     return _NAMES.get().get(name, name)

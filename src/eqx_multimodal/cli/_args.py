@@ -44,6 +44,7 @@ FLAGS = {
         "process_id",
     )
 }
+FLAGS.update(out="--out", resume="--resume", overwrite="--overwrite", split_seed="--split-seed")
 FLAGS["coordinator_address"] = "--coordinator"
 FLAGS["alignments"] = "--alignment"
 FLAGS["curriculum_start"] = "--curriculum"
@@ -71,6 +72,13 @@ def numbers(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {text!r}"
         ) from None
+
+
+def folder_path(text: str) -> Path:
+    """A folder's path: not empty (`''` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
+    return Path(text)
 
 
 def names(text: str) -> tuple[str, ...]:

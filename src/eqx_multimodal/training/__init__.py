@@ -15,6 +15,11 @@ from ._fit import (
     TrainingDiverged as TrainingDiverged,
     write_evaluation as write_evaluation,
 )
+from ._folder import (
+    prepare_run_folder as prepare_run_folder,
+    RUN_FILES as RUN_FILES,
+    run_files as run_files,
+)
 from ._step import (
     init_state as init_state,
     INIT_STREAM as INIT_STREAM,

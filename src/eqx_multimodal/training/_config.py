@@ -3,6 +3,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._io import loads
 from .._validation import check_choice, check_int, check_real, check_seed
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
@@ -170,7 +171,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(loads(text, "config.json"))
 
 
 def _data_from_dict(fields: Mapping[str, Any]) -> SyntheticConfig | DataSpec:
