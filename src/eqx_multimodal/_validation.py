@@ -183,6 +183,31 @@ def check_modalities(value: Any, name: str, allowed: Sequence[str]) -> tuple[str
     return tuple(m for m in allowed if m in value)
 
 
+def check_indices(value: Any, length: int, name: str = "indices") -> np.ndarray:
+    """Positions into a sequence of `length` items: integers in [0, length), as int64.
+
+    Booleans are refused (`[True, False]` would be positions 1 and 0, not a mask; pass
+    `np.flatnonzero(mask)`), and so are fractions (`0.5` is no position).
+    """
+    name = shown(name)
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable | np.ndarray | jax.Array):
+        raise TypeError(f"`{name}` must be a list or array of integer positions, got {value!r:.60}")
+    rows = np.asarray(value)
+    if rows.size == 0:
+        return np.zeros((0,), np.int64)
+    if rows.dtype == np.bool_:
+        raise TypeError(
+            f"`{name}` must hold integer positions, got booleans; for a mask pass "
+            "`np.flatnonzero(mask)`"
+        )
+    if rows.dtype.kind not in "iu":
+        raise TypeError(f"`{name}` must hold integer positions, got {rows.dtype}: {value!r:.60}")
+    rows = rows.reshape(-1)
+    if rows.min() < 0 or rows.max() >= length:
+        raise IndexError(f"`{name}` must be in [0, {length}), got {rows.min()}..{rows.max()}")
+    return rows.astype(np.int64)
+
+
 def check_key(value: Any, name: str = "key") -> jax.Array:
     """A JAX PRNG key: a typed key (`jax.random.key`) or a raw uint32 key (`PRNGKey`)."""
     name = shown(name)

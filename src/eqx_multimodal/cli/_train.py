@@ -208,8 +208,8 @@ def _check_out(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._validation import check_fits, check_int, check_real
-    from ..training import CheckpointError, TrainConfig
+    from .._validation import check_fits, check_int, check_real, check_seed
+    from ..training import CheckpointError, MAX_COUNT, TrainConfig
 
     if not args.no_report:
         try:
@@ -227,13 +227,15 @@ def run(args: argparse.Namespace) -> int:
     steps = check_int(
         (DEFAULT_DATA_STEPS if on_data else DEFAULT_STEPS) if args.steps is None else args.steps,
         "steps",
+        maximum=MAX_COUNT,
     )
+    check_seed(args.split_seed, "split_seed")
     batch_size = (
         (DEFAULT_DATA_BATCH if on_data else DEFAULT_BATCH)
         if args.batch_size is None
         else args.batch_size
     )
-    check_int(batch_size, "batch_size", minimum=2)
+    check_int(batch_size, "batch_size", minimum=2, maximum=MAX_COUNT)
     check_real(args.cycle, "cycle", low=0.0)
     gallery = check_int(args.gallery, "gallery", minimum=2)
     every = max(1, steps // 5)

@@ -6,7 +6,7 @@ from ._checkpoint import (
     read_index as read_index,
     save_checkpoint as save_checkpoint,
 )
-from ._config import TrainConfig as TrainConfig
+from ._config import MAX_COUNT as MAX_COUNT, TrainConfig as TrainConfig
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (
     fit as fit,
