@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._limits import check_pixels
+from ._limits import check_pixels, MAX_PIXELS
 
 
 PILLOW_HINT = 'Pillow is needed to read and write images: pip install "eqx-multimodal[files]"'
@@ -62,7 +62,9 @@ def open_image(path: Path, name: str, *, verify: bool = False) -> Iterator[Any]:
                         whole.load()
             yield image
     except Image.DecompressionBombError as error:
-        raise ValueError(f"{name}: too many pixels ({error})") from None
+        raise ValueError(
+            f"{name}: more pixels than the {MAX_PIXELS:,} an image may have ({error})"
+        ) from None
     except (OSError, SyntaxError, EOFError, struct.error) as error:
         raise ValueError(f"{name}: cannot read it as an image ({error})") from None
     except ValueError as error:

@@ -91,7 +91,7 @@ def initialize_distributed(
         ) from None
 
 
-def _reach(host: str, port: int, timeout: float, who: str) -> None:
+def _reach(host: str, port: int, timeout: int, who: str) -> None:
     """Wait until something listens at `host:port`, at most `timeout` seconds."""
     import socket
     import time
