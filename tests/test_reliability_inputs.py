@@ -346,6 +346,15 @@ def _png_claiming(width, height):
     )
 
 
+def _noise_png():
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 4), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _animated_png():
     from PIL import Image
 
@@ -360,7 +369,7 @@ def _animated_png():
     [
         (lambda png: _png_claiming(60000, 60000), "than the 67,108,864 an image may have"),
         (lambda png: _png_claiming(9000, 9000), "9000x9000 pixels, more than the 67,108,864"),
-        (lambda png: png[: len(png) // 2], "cannot read it as an image"),  # truncated
+        (lambda png: _noise_png()[:-16], "cannot read it as an image"),  # header intact
         (lambda png: _animated_png(), "an animated image (2 frames)"),
     ],
 )
