@@ -566,3 +566,13 @@ def test_subpackages_are_reachable_from_the_top():
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_train_on_a_full_disk_says_so(tmp_path, monkeypatch, capsys):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "run"
+    assert run_cli(["train", "--steps", "1", "--out", str(out), *TINY_ARGS]) == 1
+    assert one_line(capsys) == f"eqx-multimodal train: error: no space left on {out}"

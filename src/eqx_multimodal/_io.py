@@ -43,13 +43,13 @@ def write_atomic(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], Any
     except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        full = _no_space(error)
+        full = no_space(error)
         if full is not None:
             raise OSError(full.errno, f"no space left on {path.parent}") from None
         raise
 
 
-def _no_space(error: BaseException) -> OSError | None:
+def no_space(error: BaseException) -> OSError | None:
     """The 'disk full' (or 'quota exceeded') error behind `error`, if any; a library
     that wraps it (Equinox's serialisation does) hides it in the chain."""
     seen: set[int] = set()

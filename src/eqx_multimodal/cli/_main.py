@@ -110,6 +110,7 @@ def _os_error(error: BaseException) -> str:
             import os
 
             return f"no space left on {os.path.dirname(os.path.abspath(error.filename))}"
+        return str(error.strerror)  # the package's own say which folder
     return str(error)
 
 

@@ -24,6 +24,7 @@ from jax.sharding import Mesh
 from .._io import (
     dumps,
     hold_folder,
+    no_space,
     read_json,
     read_json_lines,
     read_text,
@@ -388,8 +389,7 @@ def _fit(
                 if row is not None:
                     history.append(row)
                     if log is not None:
-                        log.write(dumps(row) + "\n")
-                        log.flush()
+                        _append(log, dumps(row) + "\n", out)
                     if on_log is not None:
                         on_log(row)
                     bar.set_postfix(loss=row.get("loss", row.get("val_loss")), refresh=False)
@@ -414,6 +414,18 @@ def _fit(
         if log is not None:
             log.close()
     return state, history
+
+
+def _append(log: Any, line: str, out: pathlib.Path) -> None:
+    """Append a line to the metrics log; a full disk says which folder."""
+    try:
+        log.write(line)
+        log.flush()
+    except OSError as error:
+        full = no_space(error)
+        if full is not None:
+            raise OSError(full.errno, f"no space left on {out}") from None
+        raise
 
 
 def load_run(
