@@ -142,7 +142,7 @@ def _locate(text: str) -> tuple[int, str]:
         return scan_once
 
     def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
-        pairs, end = json.decoder.JSONObject(
+        pairs, end = json.decoder.JSONObject(  # pyright: ignore[reportAttributeAccessIssue]
             s_and_end, strict, checked(scan_once), None, list, memo
         )
         seen: set[str] = set()
@@ -153,7 +153,9 @@ def _locate(text: str) -> tuple[int, str]:
         return dict(pairs), end
 
     def parse_array(s_and_end, scan_once):
-        return json.decoder.JSONArray(s_and_end, checked(scan_once))
+        return json.decoder.JSONArray(  # pyright: ignore[reportAttributeAccessIssue]
+            s_and_end, checked(scan_once)
+        )
 
     decoder = json.JSONDecoder()
     decoder.parse_object = parse_object  # type: ignore[assignment]
@@ -161,7 +163,8 @@ def _locate(text: str) -> tuple[int, str]:
     decoder.memo = {}  # type: ignore[attr-defined]
     start = len(text) - len(text.lstrip())
     try:
-        checked(json.scanner.py_make_scanner(decoder))(text, start)
+        scanner = json.scanner.py_make_scanner  # pyright: ignore[reportAttributeAccessIssue]
+        checked(scanner(decoder))(text, start)
     except _Problem as problem:
         return problem.index, problem.message
     except (StopIteration, ValueError, RecursionError):  # pragma: no cover - fast parse agreed

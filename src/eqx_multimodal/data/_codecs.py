@@ -47,7 +47,8 @@ def open_image(path: Path, name: str, *, verify: bool = False) -> Iterator[Any]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
-            check_pixels(*image.size, name)
+            width, height = image.size
+            check_pixels(width, height, name)
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 raise ValueError(

@@ -50,7 +50,7 @@ def _read_text(folder: Path) -> dict[str, Any] | None:
             if not isinstance(value, str):
                 raise ValueError(f"{where}: 'text' must be a string, got {value!r:.40}")
         else:
-            check_token_row(value, where)
+            value = check_token_row(value, where)
             if length is None:
                 length = len(value)
             elif len(value) != length:

@@ -65,7 +65,7 @@ def prepare_run_folder(
     *,
     resume: bool,
     overwrite: bool,
-    data_folders: Sequence[pathlib.Path] = (),
+    data_folders: Sequence[pathlib.Path | None] = (),
 ) -> None:
     """Check that a run may start in `out` (made by then), and with `overwrite` remove
     the previous run's files; the caller holds the folder's lock (`hold_folder`).
