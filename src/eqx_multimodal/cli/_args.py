@@ -42,6 +42,7 @@ FLAGS = {
         "image_size",
         "num_processes",
         "process_id",
+        "rerank_top",
     )
 }
 FLAGS.update(out="--out", resume="--resume", overwrite="--overwrite", split_seed="--split-seed")
