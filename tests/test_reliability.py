@@ -202,7 +202,7 @@ def test_metrics_with_a_torn_last_line_resume(tmp_path):
     lines = (out / "metrics.jsonl").read_text().splitlines()
     lines.insert(1, "{not json")
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"metrics.jsonl: line 2 is not JSON"):
+    with pytest.raises(ValueError, match=r"metrics.jsonl line 2: not JSON"):
         fit(tiny(steps=6), out, resume=True, progress=False)
 
 

@@ -32,6 +32,34 @@ from .distributed import (
 )
 
 
+#: The subpackages, reachable as attributes (`em.training.fit`) and imported on first
+#: use, so that `import eqx_multimodal` stays light (and never imports `nnx`'s Flax).
+_SUBPACKAGES = (
+    "cli",
+    "data",
+    "distributed",
+    "losses",
+    "metrics",
+    "nn",
+    "nnx",
+    "testing",
+    "training",
+    "viz",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBPACKAGES})
+
+
 try:
     __version__ = importlib.metadata.version("eqx_multimodal")
 except importlib.metadata.PackageNotFoundError:  # used from a source tree, not installed

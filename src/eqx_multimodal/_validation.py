@@ -46,6 +46,29 @@ def argument_names(names: Mapping[str, str]) -> Iterator[None]:
         _NAMES.reset(token)
 
 
+def refused_input(error: BaseException) -> bool:
+    """Whether `error` is one of this package's refusals of a value: a ValueError or
+    TypeError raised by a `raise` statement in the package's own code (every check
+    names the argument and the value), not one that Python, NumPy or JAX raised on the
+    way (a bug). The command line prints the first as a usage error and the second as a
+    bug."""
+    import dis
+    import os
+
+    if not isinstance(error, ValueError | TypeError):
+        return False
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    package = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.abspath(code.co_filename).startswith(package + os.sep):
+        return False
+    return code.co_code[tb.tb_lasti] == dis.opmap["RAISE_VARARGS"]
+
+
 def shown(name: str) -> str:
     """`name` as the caller spells it (see `argument_names`)."""
     return _NAMES.get().get(name, name)
@@ -158,6 +181,31 @@ def check_modalities(value: Any, name: str, allowed: Sequence[str]) -> tuple[str
     if duplicates:
         raise ValueError(f"`{name}` contains duplicates {duplicates}: {value!r}")
     return tuple(m for m in allowed if m in value)
+
+
+def check_indices(value: Any, length: int, name: str = "indices") -> np.ndarray:
+    """Positions into a sequence of `length` items: integers in [0, length), as int64.
+
+    Booleans are refused (`[True, False]` would be positions 1 and 0, not a mask; pass
+    `np.flatnonzero(mask)`), and so are fractions (`0.5` is no position).
+    """
+    name = shown(name)
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable | np.ndarray | jax.Array):
+        raise TypeError(f"`{name}` must be a list or array of integer positions, got {value!r:.60}")
+    rows = np.asarray(value)
+    if rows.size == 0:
+        return np.zeros((0,), np.int64)
+    if rows.dtype == np.bool_:
+        raise TypeError(
+            f"`{name}` must hold integer positions, got booleans; for a mask pass "
+            "`np.flatnonzero(mask)`"
+        )
+    if rows.dtype.kind not in "iu":
+        raise TypeError(f"`{name}` must hold integer positions, got {rows.dtype}: {value!r:.60}")
+    rows = rows.reshape(-1)
+    if rows.min() < 0 or rows.max() >= length:
+        raise IndexError(f"`{name}` must be in [0, {length}), got {rows.min()}..{rows.max()}")
+    return rows.astype(np.int64)
 
 
 def check_key(value: Any, name: str = "key") -> jax.Array:

@@ -42,8 +42,10 @@ FLAGS = {
         "image_size",
         "num_processes",
         "process_id",
+        "rerank_top",
     )
 }
+FLAGS.update(out="--out", resume="--resume", overwrite="--overwrite", split_seed="--split-seed")
 FLAGS["coordinator_address"] = "--coordinator"
 FLAGS["alignments"] = "--alignment"
 FLAGS["curriculum_start"] = "--curriculum"
@@ -71,6 +73,13 @@ def numbers(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {text!r}"
         ) from None
+
+
+def folder_path(text: str) -> Path:
+    """A folder's path: not empty (`''` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
+    return Path(text)
 
 
 def names(text: str) -> tuple[str, ...]:

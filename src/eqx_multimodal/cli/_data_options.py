@@ -1,6 +1,7 @@
 """The options that read a paired folder for training, evaluation or embeddings."""
 
 import argparse
+import os
 import pathlib
 from typing import Any
 
@@ -65,18 +66,30 @@ def open_folder(args: argparse.Namespace, path: pathlib.Path, flag: str = "--dat
         raise CommandError(f"{flag} {str(path)!r} does not exist")
     if not path.is_dir():
         raise CommandError(f"{flag} {str(path)!r} is not a folder")
+    from .._validation import argument_names
+
     image_shape = args.resize
+    names = {
+        "image_shape": "--resize",
+        "sample_rate": "--resample",
+        "audio_seconds": "--audio-seconds",
+        "max_length": "--max-text-length",
+    }
     try:
-        return PairedFolder(
-            path,
-            image_shape=image_shape,
-            resize=image_shape is not None,
-            sample_rate=args.resample,
-            resample=args.resample is not None,
-            audio_seconds=args.audio_seconds,
-            tokenizer=None if args.max_text_length is None else ByteTokenizer(args.max_text_length),
-            allow_missing=args.allow_missing,
-        )
+        with argument_names(names):
+            tokenizer = (
+                None if args.max_text_length is None else ByteTokenizer(args.max_text_length)
+            )
+            return PairedFolder(
+                path,
+                image_shape=image_shape,
+                resize=image_shape is not None,
+                sample_rate=args.resample,
+                resample=args.resample is not None,
+                audio_seconds=args.audio_seconds,
+                tokenizer=tokenizer,
+                allow_missing=args.allow_missing,
+            )
     except FileNotFoundError as error:
         raise CommandError(f"{flag}: {error}") from None
     except ValueError as error:
@@ -144,8 +157,7 @@ def load_run_of(args: argparse.Namespace) -> tuple[Any, Any, int]:
 def run_folder(run: pathlib.Path, config: Any, path: pathlib.Path, split: str) -> Any:
     """The folder `path` read as the run read its data (shapes, transforms, tokenizer),
     cut to `split`."""
-    import json
-
+    from .._io import read_json
     from ..data import PairedFolder, split_indices
 
     if not path.exists():
@@ -153,7 +165,12 @@ def run_folder(run: pathlib.Path, config: Any, path: pathlib.Path, split: str) -
     if not path.is_dir():
         raise CommandError(f"--data {str(path)!r} is not a folder")
     record_path = run / "data.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    try:
+        record = read_json(record_path) if os.path.lexists(record_path) else None
+    except ValueError as error:
+        raise CommandError(f"--checkpoint: {error}") from None
+    if record is None:
+        record = {}
     try:
         if "options" in record:
             folder = PairedFolder.with_options(path, record["options"])
@@ -177,10 +194,21 @@ def run_folder(run: pathlib.Path, config: Any, path: pathlib.Path, split: str) -
         return folder
     how = record.get("split")
     if not how:
-        raise CommandError(
-            f"--split {split}: the run in {run} was not trained on a split of a folder"
-        )
-    rows = split_indices(folder.ids, seed=how["seed"], fractions=how["fractions"])[split]
+        if not record_path.exists():
+            why = (
+                "it trained on synthetic data"
+                if config.synthetic
+                else f"it has no {record_path.name}, which records the split (was it removed?)"
+            )
+        elif record.get("validation_path"):
+            why = f"it validated on another folder ({record['validation_path']}), unsplit"
+        else:
+            why = f"its {record_path.name} records no split"
+        raise CommandError(f"--split {split}: the run in {run} has no split of a folder: {why}")
+    try:
+        rows = split_indices(folder.ids, seed=how["seed"], fractions=how["fractions"])[split]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CommandError(f"--checkpoint: {record_path} has a damaged 'split' ({error})") from None
     if len(rows) == 0:
         raise CommandError(f"--split {split}: no sample of --data {path} is in it")
     return folder.subset(rows)

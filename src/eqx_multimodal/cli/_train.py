@@ -3,13 +3,13 @@ data, or on a paired folder of your own), evaluate it on held-out data, write th
 folder."""
 
 import argparse
+import contextlib
 import pathlib
-import shutil
 import sys
 import time
 from typing import Any
 
-from ._args import add_data_options, config_from_args
+from ._args import add_data_options, config_from_args, folder_path
 from ._data_options import add_folder_options, describe, open_folder
 from ._errors import CommandError
 
@@ -18,16 +18,6 @@ DEFAULT_STEPS = 2000
 DEFAULT_DATA_STEPS = 300
 DEFAULT_BATCH = 256
 DEFAULT_DATA_BATCH = 128
-#: What a run writes into its folder; `--overwrite` removes these and nothing else.
-RUN_FILES = (
-    "config.json",
-    "metrics.jsonl",
-    "evaluation.json",
-    "report.png",
-    "checkpoint.json",
-    "checkpoints",
-    "data.json",
-)
 
 
 def add_parser(commands: Any) -> None:
@@ -71,7 +61,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed, 0 to 2**64 - 1 (default 0)")
     parser.add_argument(
         "--out",
-        type=pathlib.Path,
+        type=folder_path,
         default=pathlib.Path("runs/train"),
         help="the run's folder (default runs/train)",
     )
@@ -204,30 +194,22 @@ def _loss_weights(args: argparse.Namespace) -> Any:
     return LossWeights(objective=args.objective, cycle=args.cycle, reconstruction=reconstruction)
 
 
-def _prepare_out(args: argparse.Namespace) -> None:
+def _check_out(args: argparse.Namespace) -> None:
+    """What can be said of --out before anything is read (the rest, under its lock, by
+    `prepare_run_folder`)."""
     out: pathlib.Path = args.out
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a folder")
     if args.resume and args.overwrite:
         raise CommandError("--resume and --overwrite contradict each other; pass one")
-    if args.resume or not out.exists() or not any(out.iterdir()):
-        return
-    if not args.overwrite:
-        raise CommandError(
-            f"--out {str(out)!r} is not empty (it holds a run); pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out"
-        )
-    for name in RUN_FILES:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    for flag, data in (("--data", args.data), ("--val-data", args.val_data)):
+        if data is not None and out.resolve() == data.resolve():
+            raise CommandError(f"--out {str(out)!r} is the {flag} folder; a run needs its own")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._validation import check_fits, check_int, check_real
-    from ..training import CheckpointError, TrainConfig
+    from .._validation import check_fits, check_int, check_real, check_seed
+    from ..training import CheckpointError, MAX_COUNT, TrainConfig
 
     if not args.no_report:
         try:
@@ -238,19 +220,22 @@ def run(args: argparse.Namespace) -> int:
                 "(or pass --no-report)"
             ) from None
     _join(args)
+    _check_out(args)
     on_data = args.data is not None
     if args.val_data is not None and not on_data:
         raise CommandError("--val-data goes with --data")
     steps = check_int(
         (DEFAULT_DATA_STEPS if on_data else DEFAULT_STEPS) if args.steps is None else args.steps,
         "steps",
+        maximum=MAX_COUNT,
     )
+    check_seed(args.split_seed, "split_seed")
     batch_size = (
         (DEFAULT_DATA_BATCH if on_data else DEFAULT_BATCH)
         if args.batch_size is None
         else args.batch_size
     )
-    check_int(batch_size, "batch_size", minimum=2)
+    check_int(batch_size, "batch_size", minimum=2, maximum=MAX_COUNT)
     check_real(args.cycle, "cycle", low=0.0)
     gallery = check_int(args.gallery, "gallery", minimum=2)
     every = max(1, steps // 5)
@@ -284,12 +269,27 @@ def run(args: argparse.Namespace) -> int:
         train, validation, _ = _folders(args)
         config = TrainConfig(data=train.spec, **common)
         held_out = validation
-    # Last: `--overwrite` removes the previous run only once everything else is checked.
-    _prepare_out(args)
-    try:
-        return _train(args, config, mesh, train, validation, held_out, gallery)
-    except CheckpointError as error:
-        raise CommandError(str(error)) from None
+    import jax
+
+    from .._io import hold_folder
+    from ..training import prepare_run_folder
+
+    # One writer a run folder: the lock is held from here until the report is written
+    # (`fit` takes it again). Last: `--overwrite` removes the previous run's files only
+    # once everything else is checked.
+    primary = jax.process_index() == 0
+    with hold_folder(args.out) if primary else contextlib.nullcontext():
+        if primary:
+            prepare_run_folder(
+                args.out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                data_folders=[p for p in (args.data, args.val_data) if p is not None],
+            )
+        try:
+            return _train(args, config, mesh, train, validation, held_out, gallery)
+        except CheckpointError as error:
+            raise CommandError(str(error)) from None
 
 
 def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -414,6 +414,7 @@ def _train(
             validation=validation,
             data_info=None if config.synthetic else _split_info(args),
             resume=args.resume,
+            overwrite=args.overwrite,
             progress=not quiet,
             mesh=mesh,
         )

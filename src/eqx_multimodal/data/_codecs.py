@@ -1,13 +1,19 @@
 """Reading and writing the files of a paired folder: PNG (any image Pillow reads),
 PCM WAV, and JSON lines. Every reader names the file it fails on."""
 
+import contextlib
 import json
 import os
+import struct
+import warnings
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._limits import check_pixels, MAX_PIXELS
 
 
 PILLOW_HINT = 'Pillow is needed to read and write images: pip install "eqx-multimodal[files]"'
@@ -28,12 +34,51 @@ def pillow_image() -> Any:
     return Image
 
 
+@contextlib.contextmanager
+def open_image(path: Path, name: str, *, verify: bool = False) -> Iterator[Any]:
+    """`PIL.Image.open(path)`, guarded: a header that claims too many pixels (a
+    decompression bomb), an animated image, or a file Pillow cannot read is a one-line
+    ValueError naming the file (`name`). `verify`: also check the whole file (a PNG's
+    every chunk and checksum; other formats are decoded), without keeping the pixels;
+    the image yielded is then the header's only."""
+    Image = pillow_image()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            check_pixels(width, height, name)
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise ValueError(
+                    f"{name}: an animated image ({frames} frames); save the frame to use "
+                    "as a still image"
+                )
+            if verify:
+                with Image.open(path) as whole:
+                    if whole.format == "PNG":
+                        whole.verify()
+                    else:
+                        whole.load()
+            yield image
+    except Image.DecompressionBombError as error:
+        raise ValueError(
+            f"{name}: more pixels than the {MAX_PIXELS:,} an image may have ({error})"
+        ) from None
+    except (OSError, SyntaxError, EOFError, struct.error) as error:
+        raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+    except ValueError as error:
+        if str(error).startswith(name):
+            raise
+        raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+
+
 def read_image(path: Path, name: str) -> np.ndarray:
     """The pixels of an image file as uint8 `(height, width, channels)`; `name` is how
     errors refer to the file."""
-    Image = pillow_image()
-    try:
-        with Image.open(path) as image:
+    with open_image(path, name) as image:
+        try:
             image.load()
             if image.mode == "1":
                 image = image.convert("L")
@@ -41,8 +86,8 @@ def read_image(path: Path, name: str) -> np.ndarray:
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             mode = image.mode
             pixels = np.asarray(image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise ValueError(f"{name}: cannot read it as an image ({error})") from None
     if mode not in ("L", "LA", "RGB", "RGBA"):
         raise ValueError(f"{name}: image mode {mode!r} is not supported; save it as 8-bit L or RGB")
     return pixels[..., None] if pixels.ndim == 2 else pixels
@@ -60,11 +105,23 @@ def quantise_image(images: np.ndarray) -> np.ndarray:
 
 
 def wave_header(path: Path, name: str) -> tuple[int, int, int]:
-    """`(channels, sample rate, frames)` of a WAV file, reading only its header."""
+    """`(channels, sample rate, frames)` of a WAV file, from its header; a file without
+    a frame, or shorter than its header claims (the last frame is read), is refused."""
     try:
         with wave.open(str(path), "rb") as f:
-            return f.getnchannels(), f.getframerate(), f.getnframes()
-    except (OSError, EOFError, wave.Error) as error:
+            channels, rate, frames = f.getnchannels(), f.getframerate(), f.getnframes()
+            if frames == 0:
+                raise ValueError(f"{name}: holds no audio (0 frames)")
+            if rate <= 0:
+                raise ValueError(f"{name}: sample rate {rate} Hz in its header")
+            f.setpos(frames - 1)
+            last = f.readframes(1)
+            if len(last) != f.getsampwidth() * channels:
+                raise ValueError(
+                    f"{name}: truncated (its header says {frames} frames; the file ends before)"
+                )
+            return channels, rate, frames
+    except (OSError, EOFError, wave.Error, struct.error) as error:
         raise ValueError(f"{name}: cannot read it as a PCM WAV file ({error})") from None
 
 
@@ -75,7 +132,7 @@ def read_wave(path: Path, name: str) -> tuple[np.ndarray, int]:
             channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
             frames = f.getnframes()
             raw = f.readframes(frames)
-    except (OSError, EOFError, wave.Error) as error:
+    except (OSError, EOFError, wave.Error, struct.error) as error:
         raise ValueError(f"{name}: cannot read it as a PCM WAV file ({error})") from None
     if channels != 1:
         raise ValueError(f"{name}: {channels} channels; every audio file must be mono")

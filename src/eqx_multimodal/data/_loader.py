@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_real, check_shape
-from ._codecs import IMAGE_SCALE, pillow_image, read_image, read_wave, wave_header
+from .._validation import check_indices, check_int, check_real, check_shape, shown
+from ._codecs import IMAGE_SCALE, open_image, pillow_image, read_image, read_wave, wave_header
+from ._limits import check_pixels, DEFAULT_TEXT_CAP, MAX_AUDIO_SAMPLES
 from ._manifest import (
     MANIFEST,
     natural,
@@ -152,9 +153,10 @@ class PairedFolder:
         if isinstance(first, str):
             texts = [text.get(r["id"], "") for r in self.records]
             if tokenizer is None:
-                # Every caption whole: its bytes and the two marks.
+                # Every caption whole (its bytes and the two marks), up to a cap: longer
+                # ones are cut and counted (`counts()`), as `--max-text-length` does.
                 longest = max(len(t.encode("utf-8")) for t in texts)
-                tokenizer = ByteTokenizer(max_length=longest + 2)
+                tokenizer = ByteTokenizer(max_length=max(3, min(longest + 2, DEFAULT_TEXT_CAP)))
             self.tokenizer = tokenizer
             self.tokens, self.truncated = tokenize(texts, self.tokenizer)
         else:
@@ -167,6 +169,19 @@ class PairedFolder:
         if image_shape is not None:
             image_shape = check_shape(image_shape, "image_shape", length=3)
         expected, source = _expected(image_shape, "image_shape", manifest)
+        if expected is not None:
+            where = f"`{shown('image_shape')}`" if image_shape is not None else MANIFEST
+            if (
+                not isinstance(expected, tuple)
+                or len(expected) != 3
+                or not all(isinstance(v, int) and v > 0 for v in expected)
+            ):
+                raise ValueError(f"{where}: the image shape must be (H, W, C), got {expected!r}")
+            if expected[2] not in _CHANNEL_MODES:
+                raise ValueError(
+                    f"{where}: an image has 1 to 4 channels (L, LA, RGB, RGBA), got {expected[2]}"
+                )
+            check_pixels(expected[1], expected[0], where)
         for record in self.records:
             if "image" not in record:
                 continue
@@ -191,16 +206,20 @@ class PairedFolder:
         if sample_rate is not None:
             sample_rate = check_int(sample_rate, "sample_rate")
         rate, source = _expected(sample_rate, "sample_rate", manifest)
-        frames = {}
+        headers = {}
         for record in self.records:
-            if "audio" not in record:
-                continue
-            name = os.path.normpath(record["audio"])
-            channels, this_rate, count = wave_header(self.path / name, name)
+            if "audio" in record:
+                name = os.path.normpath(record["audio"])
+                headers[name] = wave_header(self.path / name, name)
+        # The expected rate and length are the ones most files have (not the first
+        # file's): an odd file is named as the odd one, against a file that has them.
+        if rate is None and headers:
+            rate = _most_common([r for _, r, _ in headers.values()])
+            source = next(n for n, (_, r, _) in headers.items() if r == rate)
+        frames = {}
+        for name, (channels, this_rate, count) in headers.items():
             if channels != 1:
                 raise ValueError(f"{name}: {channels} channels; every audio file must be mono")
-            if rate is None:
-                rate, source = this_rate, name
             # The rate is checked first: a clip of another rate has another length too.
             if this_rate != rate and not self.resample:
                 raise ValueError(
@@ -209,22 +228,35 @@ class PairedFolder:
                 )
             if this_rate != rate:
                 count = int(np.ceil(count * rate / this_rate))
-            fixed = audio_length is not None or audio_seconds is not None
-            if not fixed and frames and count != next(iter(frames.values())):
-                first_name, first = next(iter(frames.items()))
+            frames[name] = count
+        fixed = audio_length is not None or audio_seconds is not None
+        if not fixed and frames:
+            usual = _most_common(list(frames.values()))
+            odd = next((n for n, c in frames.items() if c != usual), None)
+            if odd is not None:
+                reference = next(n for n, c in frames.items() if c == usual)
                 raise ValueError(
-                    f"{name}: {count} samples, expected {first} ({first_name}) (pass "
+                    f"{odd}: {frames[odd]} samples, expected {usual} ({reference}) (pass "
                     "audio_length=..., or --audio-seconds, to crop or pad clips to one length)"
                 )
-            frames[name] = count
         self.sample_rate = rate
         self.frames = frames
         if audio_length is not None:
-            self.audio_length = check_int(audio_length, "audio_length")
+            self.audio_length = check_int(audio_length, "audio_length", maximum=MAX_AUDIO_SAMPLES)
         elif audio_seconds is not None:
             self.audio_length = max(1, round(audio_seconds * (rate or 1)))
+            if self.audio_length > MAX_AUDIO_SAMPLES:
+                raise ValueError(
+                    f"`{shown('audio_seconds')}` {audio_seconds:g} s is {self.audio_length:,} "
+                    f"samples at {rate} Hz, more than the {MAX_AUDIO_SAMPLES:,} a clip may have"
+                )
         else:
             self.audio_length = next(iter(frames.values()), 1)
+            if self.audio_length > MAX_AUDIO_SAMPLES:
+                raise ValueError(
+                    f"{next(iter(frames))}: {self.audio_length:,} samples, more than the "
+                    f"{MAX_AUDIO_SAMPLES:,} a clip may have (pass --audio-seconds to cut them)"
+                )
 
     def _index_metadata(self) -> None:
         records = self.records
@@ -347,11 +379,7 @@ class PairedFolder:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "PairedFolder":
         """The samples at `indices` (in that order), as a folder view that shares the files."""
-        rows = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(
-                f"`indices` must be in [0, {len(self)}), got {rows.min()}..{rows.max()}"
-            )
+        rows = check_indices(indices, len(self))
         view = object.__new__(PairedFolder)
         view.__dict__.update(self.__dict__)
         view.records = [self.records[i] for i in rows]
@@ -378,14 +406,11 @@ class PairedFolder:
         else:
             Image = pillow_image()
             height, width, channels = self.image_shape
-            try:
-                with Image.open(self.path / name) as image:
-                    image = image.convert(_CHANNEL_MODES[channels])
-                    if image.size != (width, height):
-                        image = image.resize((width, height), Image.Resampling.BILINEAR)
-                    pixels = np.asarray(image)
-            except (OSError, SyntaxError, ValueError) as error:
-                raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+            with open_image(self.path / name, name) as image:
+                image = image.convert(_CHANNEL_MODES[channels])
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image)
             pixels = pixels[..., None] if pixels.ndim == 2 else pixels
         if pixels.shape != self.image_shape:
             raise ValueError(
@@ -499,6 +524,14 @@ class PairedFolder:
 
     def __repr__(self) -> str:
         return f"PairedFolder({str(self.path)!r}, {len(self)} samples, {list(self.modalities)})"
+
+
+def _most_common(values: list[int]) -> int:
+    """The value most of `values` have (the first of them on a tie)."""
+    counts: dict[int, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return max(counts, key=lambda v: counts[v])
 
 
 def load_paired_folder(

@@ -18,12 +18,12 @@ links that stay inside are fine): a manifest path such as `../x.png` or `/etc/x.
 a link out of the folder, is refused with the sample and the path named.
 """
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from .._io import read_json
 from .._types import MODALITIES
 
 
@@ -33,6 +33,18 @@ FORMAT = "eqx-multimodal paired folder"
 VERSION = 1
 FILE_MODALITIES = ("image", "audio")
 SUFFIX = {"image": ".png", "audio": ".wav"}
+
+
+#: What a sample of the manifest holds (it may hold more entries, but no other file).
+SAMPLE_KEYS = frozenset({"id", *FILE_MODALITIES, "alignment", "latent", "label"})
+FILE_LIKE = re.compile(r"/|\.[A-Za-z0-9]{1,5}$")
+
+
+def check_id(sample_id: Any, where: str) -> str:
+    """A sample id: a non-empty string without line breaks."""
+    if not isinstance(sample_id, str) or not sample_id.strip() or "\n" in sample_id:
+        raise ValueError(f"{where}: the id must be a non-empty string, got {sample_id!r:.60}")
+    return sample_id
 
 
 def file_name(modality: str, sample_id: str) -> str:
@@ -58,7 +70,10 @@ def inside(folder: Path, name: str, where: str) -> Path:
             f"{where}: the path {name!r} is absolute; paths are relative to the folder"
         )
     root = folder.resolve()
-    path = (folder / name).resolve()
+    try:
+        path = (folder / name).resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a link loop
+        raise ValueError(f"{where}: the path {name!r} is a loop of symbolic links") from None
     if not path.is_relative_to(root):
         raise ValueError(f"{where}: the path {name!r} leads outside the folder ({path})")
     return path
@@ -67,13 +82,10 @@ def inside(folder: Path, name: str, where: str) -> Path:
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's manifest, checked for its shape, or None when it has none."""
     path = folder / MANIFEST
-    if not path.exists():
+    if not os.path.lexists(path):  # a broken link or a link loop is a manifest, unreadable
         return None
     inside(folder, MANIFEST, MANIFEST)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{MANIFEST}: cannot read it as JSON ({error})") from None
+    manifest = read_json(path, MANIFEST, expect=None)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("samples"), list):
         raise ValueError(f"{MANIFEST}: must be a JSON object with a list of 'samples'")
     if manifest.get("version", VERSION) != VERSION:
@@ -121,6 +133,17 @@ def records_from_manifest(
         if not isinstance(record, dict) or not isinstance(record.get("id"), str):
             raise ValueError(f"{MANIFEST}: samples[{i}] must be an object with a string 'id'")
         sample_id = record["id"]
+        check_id(sample_id, f"{MANIFEST}: samples[{i}]")
+        # More entries are welcome (the writer's `extra`), but a file under a key no
+        # modality reads ("video": "video/1.mp4") would be ignored without a word.
+        for key in sorted(set(record) - SAMPLE_KEYS):
+            value = record[key]
+            if isinstance(value, str) and FILE_LIKE.search(value):
+                raise ValueError(
+                    f"{MANIFEST}: samples[{i}] (id {sample_id!r}) names the file {value!r} "
+                    f"under {key!r}, which is not a modality; the files are {list(SUFFIX)} "
+                    f"(text is in {TEXT_FILE})"
+                )
         if sample_id in seen:
             raise ValueError(f"{MANIFEST}: samples[{i}] repeats the id {sample_id!r}")
         seen.add(sample_id)

@@ -7,6 +7,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .._types import MODALITIES, pair_names
+from .._validation import check_indices
 from ._dataset import AbstractDataset, leading_length
 from ._manifest import natural
 from ._spec import DataSpec
@@ -190,10 +191,7 @@ class PairedDataset(AbstractDataset):
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "PairedDataset":
         """The samples at `indices` (in that order), as a new dataset."""
-        rows = np.asarray(indices, dtype=np.int64).reshape(-1)
-        n = len(self)
-        if rows.size and (rows.min() < 0 or rows.max() >= n):
-            raise IndexError(f"`indices` must be in [0, {n}), got {rows.min()}..{rows.max()}")
+        rows = check_indices(indices, len(self))
         labels = None
         if self.labels is not None:
             assert self.label_names is not None

@@ -1,13 +1,17 @@
 """Reading one file of a paired folder: captions, image headers, crops and resampling."""
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._codecs import pillow_image
+from .._io import json_lines
+from ._codecs import open_image
+from ._limits import check_token_row
 from ._manifest import (
+    check_id,
     inside,
     MANIFEST,
     TEXT_FILE,
@@ -21,28 +25,21 @@ _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 def _read_text(folder: Path) -> dict[str, Any] | None:
     """`text.jsonl` as `{id: tokens}` or `{id: text}` (one kind a file), or None."""
     path = folder / TEXT_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     inside(folder, TEXT_FILE, TEXT_FILE)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{TEXT_FILE}: cannot read it ({error})") from None
     entries: dict[str, Any] = {}
     kind = length = None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, entry in json_lines(path, TEXT_FILE, expect=None):
         where = f"{TEXT_FILE} line {number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{where}: not JSON ({error})") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             raise ValueError(
                 f'{where}: expected {{"id": "...", "tokens": [...]}} or {{"id": "...", '
-                f'"text": "..."}}, got {line[:60]}'
+                f'"text": "..."}}, got {json.dumps(entry)[:60]}'
             )
+        check_id(entry["id"], where)
+        if "text" in entry and "tokens" in entry:
+            raise ValueError(f"{where}: has both 'text' and 'tokens'; a line has one")
         this = "text" if "text" in entry else "tokens"
         if kind is None:
             kind = this
@@ -53,17 +50,7 @@ def _read_text(folder: Path) -> dict[str, Any] | None:
             if not isinstance(value, str):
                 raise ValueError(f"{where}: 'text' must be a string, got {value!r:.40}")
         else:
-            if (
-                not isinstance(value, list)
-                or not value
-                or any(
-                    isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < 2**31
-                    for t in value
-                )
-            ):
-                raise ValueError(
-                    f"{where}: 'tokens' must be a non-empty list of non-negative integers"
-                )
+            value = check_token_row(value, where)
             if length is None:
                 length = len(value)
             elif len(value) != length:
@@ -77,16 +64,13 @@ def _read_text(folder: Path) -> dict[str, Any] | None:
 
 
 def _image_header(path: Path, name: str) -> tuple[int, int, int]:
-    """`(height, width, channels)` of an image file, from its header."""
-    Image = pillow_image()
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            mode = image.mode
-            if mode == "P" and "transparency" in image.info:
-                mode = "RGBA"
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{name}: cannot read it as an image ({error})") from None
+    """`(height, width, channels)` of an image file, from its header; the whole file is
+    checked (a truncated file fails here, whichever split its sample falls in)."""
+    with open_image(path, name, verify=True) as image:
+        width, height = image.size
+        mode = image.mode
+        if mode == "P" and "transparency" in image.info:
+            mode = "RGBA"
     if mode not in _MODE_CHANNELS:
         raise ValueError(f"{name}: image mode {mode!r} is not supported; save it as 8-bit L or RGB")
     return height, width, _MODE_CHANNELS[mode]

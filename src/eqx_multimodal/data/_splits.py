@@ -51,6 +51,18 @@ def split_indices(
     ```
     """
     check_seed(seed)
+    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
+        raise TypeError(f"`ids` must be a list of sample ids (strings), got {ids!r:.60}")
+    ids = [str(i) if isinstance(i, np.str_) else i for i in ids]
+    for i in ids:
+        if not isinstance(i, str):
+            raise TypeError(f"`ids` must hold strings, got {i!r:.40}")
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        repeated = next(i for i in ids if i in seen or seen.add(i))
+        raise ValueError(
+            f"`ids` must be distinct (a split follows each id), but {repeated!r} repeats"
+        )
     shares = [check_real(f, "fractions", low=0.0, high=1.0) for f in fractions]
     if len(shares) != len(SPLITS) or abs(sum(shares) - 1.0) > 1e-9:
         raise ValueError(
@@ -58,6 +70,6 @@ def split_indices(
             f"got {list(fractions)}"
         )
     edges = np.cumsum(shares)[:-1]
-    position = np.asarray([_position(str(i), seed) for i in ids])
+    position = np.asarray([_position(i, seed) for i in ids], dtype=np.float64)
     which = np.searchsorted(edges, position, side="right")
     return {name: np.flatnonzero(which == k) for k, name in enumerate(SPLITS)}

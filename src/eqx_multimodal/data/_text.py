@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._validation import check_int
+from ._limits import MAX_TEXT_LENGTH
 
 
 @runtime_checkable
@@ -70,7 +71,7 @@ class ByteTokenizer:
 
         - `max_length`: ids a text (at least 3: the two marks and one byte).
         """
-        self._max_length = check_int(max_length, "max_length", minimum=3)
+        self._max_length = check_int(max_length, "max_length", minimum=3, maximum=MAX_TEXT_LENGTH)
 
     @property
     def vocab_size(self) -> int:

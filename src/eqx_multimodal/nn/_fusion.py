@@ -102,7 +102,13 @@ def _present_mask(present: Array | None, num_modalities: int) -> Bool[Array, " m
     present = jnp.asarray(present)
     if present.shape != (num_modalities,):
         raise ValueError(f"`present` must have shape ({num_modalities},), got {present.shape}")
-    return present.astype(bool)
+    if present.dtype != jnp.bool_:
+        # A float "mask" (0.5, or weights) is no mask: `astype(bool)` would call 0.5 present.
+        raise TypeError(
+            f"`present` must hold booleans, one a modality, got dtype {present.dtype} (for "
+            "numbers, pass e.g. `present > 0`)"
+        )
+    return present
 
 
 class AttentionFusion(eqx.Module):

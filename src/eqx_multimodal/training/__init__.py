@@ -6,7 +6,7 @@ from ._checkpoint import (
     read_index as read_index,
     save_checkpoint as save_checkpoint,
 )
-from ._config import TrainConfig as TrainConfig
+from ._config import MAX_COUNT as MAX_COUNT, TrainConfig as TrainConfig
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (
     fit as fit,
@@ -14,6 +14,11 @@ from ._fit import (
     RESUMABLE_CHANGES as RESUMABLE_CHANGES,
     TrainingDiverged as TrainingDiverged,
     write_evaluation as write_evaluation,
+)
+from ._folder import (
+    prepare_run_folder as prepare_run_folder,
+    RUN_FILES as RUN_FILES,
+    run_files as run_files,
 )
 from ._step import (
     init_state as init_state,

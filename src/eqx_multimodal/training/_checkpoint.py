@@ -11,19 +11,21 @@ The last `keep` checkpoints and the best are kept; older ones are removed.
 """
 
 import hashlib
-import json
 import pathlib
+import re
 from typing import Any
 
 import equinox as eqx
 
-from .._io import write_atomic, write_json
+from .._io import read_json, write_atomic, write_json
 
 
 INDEX = "checkpoint.json"
 FOLDER = "checkpoints"
 CONFIG = "config.json"
 FORMAT = 2
+#: How a checkpoint file of a run is named: the index may name no other file.
+CHECKPOINT_FILE = re.compile(rf"{FOLDER}/step-[0-9]{{7,}}\.eqx")
 
 
 class CheckpointError(Exception):
@@ -51,14 +53,33 @@ def read_index(directory: pathlib.Path) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"{str(directory)!r} holds no checkpoint ({INDEX} expected)")
     try:
-        index = json.loads(path.read_text())
+        index = read_json(path)
+    except ValueError as error:
+        raise CheckpointError(f"{error}; the index is corrupt") from None
+    try:
         if index.get("format") != FORMAT:
             raise ValueError(f"format {index.get('format')!r}, expected {FORMAT}")
-        for entry in ("latest",) + (("best",) if index.get("best") else ()):
-            record = index[entry]
-            if not isinstance(record["file"], str) or int(record["step"]) < 0:
-                raise ValueError(entry)
-            str(record["sha256"])
+        records = [(entry, index[entry]) for entry in ("latest", "best") if index.get(entry)]
+        if "latest" not in dict(records):
+            raise KeyError("latest")
+        kept = index.get("kept", [])
+        if not isinstance(kept, list):
+            raise TypeError("'kept' is not a list")
+        records += [(f"kept[{i}]", record) for i, record in enumerate(kept)]
+        for entry, record in records:
+            name = record["file"]
+            # The path is checked before anything reads it: an index may name only a
+            # checkpoint of its own run (never `../../etc/passwd`).
+            if not isinstance(name, str) or not CHECKPOINT_FILE.fullmatch(name):
+                raise ValueError(
+                    f"{entry!r} names the file {name!r}; a checkpoint is "
+                    f"{FOLDER}/step-NNNNNNN.eqx of the run"
+                )
+            step = record["step"]
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise ValueError(f"{entry!r} has step {step!r}")
+            if not isinstance(record["sha256"], str):
+                raise ValueError(f"{entry!r} has sha256 {record['sha256']!r}")
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise CheckpointError(f"{str(path)!r} is corrupt ({error})") from None
     return index

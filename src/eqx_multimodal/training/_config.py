@@ -3,10 +3,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._io import loads
 from .._validation import check_choice, check_int, check_real, check_seed
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
 from ..nn import default_towers, TOWERS
+
+
+#: The largest count a config holds (steps, batch size, ...): the step counter is int32.
+MAX_COUNT = 2**31 - 1
 
 
 def _default_data() -> SyntheticConfig:
@@ -76,18 +81,18 @@ class TrainConfig:
                 "`towers` 'sets' reads text as the guide's token groups: it needs the guide's "
                 "synthetic data, not a dataset of your own; use 'generic'"
             )
-        check_int(self.steps, "steps")
-        check_int(self.batch_size, "batch_size", minimum=2)
+        check_int(self.steps, "steps", maximum=MAX_COUNT)
+        check_int(self.batch_size, "batch_size", minimum=2, maximum=MAX_COUNT)
         check_real(self.learning_rate, "learning_rate", low=0.0, low_open=True)
-        check_int(self.warmup_steps, "warmup_steps", minimum=0)
+        check_int(self.warmup_steps, "warmup_steps", minimum=0, maximum=MAX_COUNT)
         check_real(self.weight_decay, "weight_decay", low=0.0)
         check_real(self.clip_norm, "clip_norm", low=0.0, low_open=True)
         check_seed(self.seed)
-        check_int(self.latent_dim, "latent_dim")
-        check_int(self.d_model, "d_model")
+        check_int(self.latent_dim, "latent_dim", maximum=MAX_COUNT)
+        check_int(self.d_model, "d_model", maximum=MAX_COUNT)
         if self.temperature is not None:
             check_real(self.temperature, "temperature", low=0.0, low_open=True)
-        check_int(self.rerank_top, "rerank_top", minimum=0)
+        check_int(self.rerank_top, "rerank_top", minimum=0, maximum=MAX_COUNT)
         check_real(self.rerank_weight, "rerank_weight", low=0.0)
         if isinstance(self.loss, Mapping):
             object.__setattr__(self, "loss", LossWeights(**self.loss))
@@ -98,12 +103,12 @@ class TrainConfig:
                 raise ValueError("`curriculum_start` needs synthetic data (a SyntheticConfig)")
             check_real(self.curriculum_start, "curriculum_start", low=0.0, high=1.0)
         check_real(self.curriculum_fraction, "curriculum_fraction", low=0.0, high=1.0)
-        check_int(self.log_every, "log_every")
-        check_int(self.eval_every, "eval_every")
-        check_int(self.checkpoint_every, "checkpoint_every")
+        check_int(self.log_every, "log_every", maximum=MAX_COUNT)
+        check_int(self.eval_every, "eval_every", maximum=MAX_COUNT)
+        check_int(self.checkpoint_every, "checkpoint_every", maximum=MAX_COUNT)
         check_real(self.checkpoint_seconds, "checkpoint_seconds", low=0.0, low_open=True)
-        check_int(self.keep, "keep")
-        check_int(self.val_gallery, "val_gallery", minimum=2)
+        check_int(self.keep, "keep", maximum=MAX_COUNT)
+        check_int(self.val_gallery, "val_gallery", minimum=2, maximum=MAX_COUNT)
 
     @property
     def synthetic(self) -> bool:
@@ -170,7 +175,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(loads(text, "config.json"))
 
 
 def _data_from_dict(fields: Mapping[str, Any]) -> SyntheticConfig | DataSpec:

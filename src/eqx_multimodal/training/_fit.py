@@ -7,8 +7,8 @@ permutation drawn from the seed), so a run resumed from any checkpoint reproduce
 uninterrupted one exactly.
 """
 
+import contextlib
 import dataclasses
-import json
 import math
 import pathlib
 import sys
@@ -21,7 +21,16 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from .._io import dumps, read_json_lines, write_atomic, write_json
+from .._io import (
+    dumps,
+    hold_folder,
+    no_space,
+    read_json,
+    read_json_lines,
+    read_text,
+    write_atomic,
+    write_json,
+)
 from .._progress import phase, progress as make_bar
 from ..data import BatchStream, GrainSource, PairedDataset, PairedFolder, SyntheticDataset
 from ..distributed import (
@@ -37,6 +46,7 @@ from ..metrics import retrieval_metrics
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
 from ._evaluate import CHUNK, embed
+from ._folder import DATA, EVALUATION, METRICS, prepare_run_folder
 from ._step import (
     init_state,
     make_batch_step,
@@ -47,9 +57,6 @@ from ._step import (
 )
 
 
-METRICS = "metrics.jsonl"
-EVALUATION = "evaluation.json"
-DATA = "data.json"
 Dataset = PairedDataset | PairedFolder | GrainSource
 #: Fields that may differ when a run is resumed: they do not change its trajectory
 #: (`steps` may only grow; the schedule is then the longer run's).
@@ -159,6 +166,7 @@ def fit(
     validation: Dataset | None = None,
     data_info: dict[str, Any] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     until: int | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
@@ -189,6 +197,12 @@ def fit(
         except for the fields that do not change the run's trajectory
         (`RESUMABLE_CHANGES`); `steps` may grow (the schedule from then on is that of
         the longer run).
+    - `overwrite`: keyword only. Replace the run already in `out`: its files (those
+        a run writes: config, metrics, checkpoint index and checkpoints, evaluation,
+        report, data record) are removed, nothing else. Without it (or `resume`), a
+        folder that holds a run is refused. A folder that holds a paired folder (data)
+        is always refused. While `fit` runs, `out` is locked: a second writer is
+        refused with the first one's process and host named.
     - `until`: keyword only. Stop after this step (as if interrupted); default
         `config.steps`.
     - `progress`: keyword only. Show progress and what is happening on stderr.
@@ -221,10 +235,33 @@ def fit(
                 "build the config from `dataset.spec`"
             )
     primary = jax.process_index() == 0
-    talk = progress and primary
     out = pathlib.Path(out)
-    if primary:
-        out.mkdir(parents=True, exist_ok=True)
+    # Process 0 writes `out`, as its one writer; the lock is held until `fit` returns.
+    with hold_folder(out) if primary else contextlib.nullcontext():
+        if primary:
+            folders = [
+                getattr(_unwrap(d), "path", None) for d in (data, validation) if d is not None
+            ]
+            prepare_run_folder(out, resume=resume, overwrite=overwrite, data_folders=folders)
+        return _fit(
+            config, out, dataset, validation, data_info, resume, until, progress, on_log, mesh
+        )
+
+
+def _fit(
+    config: TrainConfig,
+    out: pathlib.Path,
+    dataset: PairedDataset | PairedFolder | None,
+    validation: Dataset | None,
+    data_info: dict[str, Any] | None,
+    resume: bool,
+    until: int | None,
+    progress: bool,
+    on_log: Callable[[dict[str, Any]], None] | None,
+    mesh: Mesh,
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    primary = jax.process_index() == 0
+    talk = progress and primary
     state = init_state(config)
     messages: list[str] = []
     best = -math.inf
@@ -232,13 +269,13 @@ def fit(
         if not (out / CONFIG).exists():
             raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
         try:
-            saved = TrainConfig.from_json((out / CONFIG).read_text())
+            saved = TrainConfig.from_json(read_text(out / CONFIG))
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
         index = read_index(out)
         messages = _check_resume(saved, config, int(index["latest"]["step"]))
         if dataset is not None:
-            recorded = json.loads((out / DATA).read_text()) if (out / DATA).exists() else {}
+            recorded = read_json(out / DATA) if (out / DATA).exists() else {}
             if recorded.get("fingerprint") != _fingerprint(dataset):
                 raise ValueError(
                     f"cannot resume: the dataset differs from the one the run trained on "
@@ -352,8 +389,7 @@ def fit(
                 if row is not None:
                     history.append(row)
                     if log is not None:
-                        log.write(dumps(row) + "\n")
-                        log.flush()
+                        _append(log, dumps(row) + "\n", out)
                     if on_log is not None:
                         on_log(row)
                     bar.set_postfix(loss=row.get("loss", row.get("val_loss")), refresh=False)
@@ -380,6 +416,18 @@ def fit(
     return state, history
 
 
+def _append(log: Any, line: str, out: pathlib.Path) -> None:
+    """Append a line to the metrics log; a full disk says which folder."""
+    try:
+        log.write(line)
+        log.flush()
+    except OSError as error:
+        full = no_space(error)
+        if full is not None:
+            raise OSError(full.errno, f"no space left on {out}") from None
+        raise
+
+
 def load_run(
     directory: pathlib.Path | str, *, which: str = "latest"
 ) -> tuple[TrainConfig, TrainState]:
@@ -390,8 +438,8 @@ def load_run(
     if not config_path.exists():
         raise CheckpointError(f"{str(directory)!r} has no {CONFIG}")
     try:
-        config = TrainConfig.from_json(config_path.read_text())
-    except (ValueError, TypeError, json.JSONDecodeError) as error:
+        config = TrainConfig.from_json(read_text(config_path))
+    except (ValueError, TypeError) as error:
         raise CheckpointError(f"{str(config_path)!r} is corrupt: {error}") from None
     state, _ = load_checkpoint(directory, init_state(config), which=which)
     return config, state

@@ -14,7 +14,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ..._io import write_json
+from ..._io import read_json, write_json
 from ..._progress import phase, progress as progress_bar
 from ..._validation import check_int, check_key, check_seed, seed_key
 from ...data import synthetic_batch, SyntheticConfig
@@ -294,10 +294,12 @@ def achievable_retrieval(
     if cache_dir is not None and key is None:
         path = _cache_path(os.fspath(cache_dir), config, gallery_size, seed, shortlist, restarts)
         if os.path.exists(path):
-            with open(path) as f:
-                cached = json.load(f)
-            if all(f"recall@{k}" in m for m in cached["pairs"].values() for k in ks):
-                return cached
+            try:  # a damaged cache entry is computed again
+                cached = read_json(path)
+                if all(f"recall@{k}" in m for m in cached["pairs"].values() for k in ks):
+                    return cached
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass
     modalities = [m for m in ("image", "text", "audio") if m in config.modalities]
     pairs = [p for p in CEILING_PAIRS if all(m in modalities for m in p.split("->"))]
     start = time.perf_counter()
