@@ -8,6 +8,9 @@ from ._args import integers
 from ._errors import CommandError
 
 
+DEFAULT_SPLIT_SEED = 0
+
+
 def add_folder_options(parser: argparse.ArgumentParser) -> None:
     """How `train --data` reads a folder (recorded in the run; `evaluate` and `embed`
     read other folders the same way)."""
@@ -52,8 +55,8 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
         "--split-seed",
         metavar="N",
         type=int,
-        default=0,
-        help="seed of the train/validation/test split by id hash (default 0)",
+        default=None,
+        help=f"seed of the train/validation/test split by id hash (default {DEFAULT_SPLIT_SEED})",
     )
 
 

@@ -3,7 +3,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._validation import check_choice, check_int, check_real, check_seed
+from .._validation import check_choice, check_int, check_real, check_seed, shown
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
 from ..nn import default_towers, TOWERS
@@ -68,6 +68,11 @@ class TrainConfig:
         if not isinstance(self.data, SyntheticConfig | DataSpec):
             raise TypeError(
                 f"`data` must be a SyntheticConfig or a DataSpec, got {self.data!r:.80}"
+            )
+        if len(self.spec.modalities) < 2:
+            raise ValueError(
+                f"`{shown('modalities')}` {list(self.spec.modalities)} is one modality: there "
+                "is nothing to align (a shared-latent run needs two or more, e.g. image,audio)"
             )
         towers = default_towers(self.data) if self.towers is None else self.towers
         object.__setattr__(self, "towers", check_choice(towers, "towers", TOWERS))

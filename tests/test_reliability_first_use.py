@@ -1,0 +1,200 @@
+"""What a new user meets first, and what must not pass in silence: a run with nothing to
+align, non-finite training, options that do nothing, the defaults of a first run on a
+folder (audio length, batch size, the compilation cache), evaluation at alignment 1, and
+the report."""
+
+import json
+
+import numpy as np
+import pytest
+
+import eqx_multimodal as em
+from eqx_multimodal.training import TrainConfig
+
+from .helpers import run_cli
+
+
+RATE = 4000
+# The first round's towers compile fastest; these tests are about the command line.
+TINY_ARGS = [
+    "--towers",
+    "guide",
+    "--image-shape",
+    "8,8,1",
+    "--vocab-size",
+    "20",
+    "--seq-length",
+    "6",
+    "--sample-rate",
+    "4000",
+    "--duration",
+    "0.05",
+    "--batch-size",
+    "8",
+    "--gallery",
+    "16",
+    "--val-gallery",
+    "8",
+    "--no-report",
+    "--quiet",
+]
+
+
+def small_folder(path, n=40, *, modalities=("image", "audio", "text"), lengths=None, seed=0):
+    """A paired folder of `n` samples; `lengths` gives each clip's samples."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    if "image" in modalities:
+        data["image"] = rng.uniform(size=(n, 8, 8, 1))
+    if "text" in modalities:
+        data["text"] = rng.integers(0, 20, size=(n, 5))
+    if "audio" in modalities and lengths is None:
+        data["audio"] = rng.uniform(-0.5, 0.5, size=(n, 200))
+    path = em.save_paired_folder(path, data, sample_rate=RATE if "audio" in data else None)
+    if lengths is not None:
+        _write_clips(path, rng, lengths)
+    return path
+
+
+def _write_clips(path, rng, lengths):
+    """Clips of different lengths, added to the folder's manifest."""
+    import wave
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "audio").mkdir(exist_ok=True)
+    for sample, length in zip(manifest["samples"], lengths):
+        name = f"audio/{sample['id']}.wav"
+        pcm = (rng.uniform(-0.5, 0.5, size=length) * 32767).astype("<i2")
+        with wave.open(str(path / name), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(RATE)
+            f.writeframes(pcm.tobytes())
+        sample["audio"] = name
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+# --- nothing to align ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "audio"])
+def test_synthetic_run_of_one_modality_is_refused(modality, tmp_path, capsys):
+    args = ["train", "--steps", "1", "--modalities", modality, "--out", str(tmp_path / "r")]
+    assert run_cli([*args, "--quiet", "--no-report"]) == 2
+    err = error_line(capsys)
+    assert "--modalities" in err and "nothing to align" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_folder_of_one_modality_is_refused(tmp_path, capsys):
+    folder = small_folder(tmp_path / "d", modalities=("image",))
+    args = ["train", "--data", str(folder), "--out", str(tmp_path / "r"), "--quiet"]
+    assert run_cli([*args, "--no-report"]) == 2
+    err = error_line(capsys)
+    assert str(folder) in err and "one modality (image)" in err and "nothing to align" in err
+
+
+def test_api_refuses_a_config_of_one_modality():
+    with pytest.raises(ValueError, match="`modalities` \\['audio'\\] is one modality"):
+        TrainConfig(data=em.SyntheticConfig(modalities=["audio"]))
+
+
+# --- options that do nothing in context ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--alignment", "1"], "--alignment"),
+        (["--alignment", "0.8"], "--alignment"),  # the default value, given: still refused
+        (["--gallery", "0"], "--gallery"),
+        (["--modalities", "image,audio"], "--modalities"),
+        (["--image-shape", "4,4,1"], "--image-shape"),
+        (["--duration", "2"], "--duration"),
+        (["--curriculum", "0.5"], "--curriculum"),
+    ],
+)
+def test_train_refuses_synthetic_options_with_data(extra, named, tmp_path, capsys):
+    folder = small_folder(tmp_path / "d", n=4)
+    args = ["train", "--data", str(folder), "--out", str(tmp_path / "r"), "--quiet"]
+    assert run_cli([*args, "--no-report", *extra]) == 2
+    err = error_line(capsys)
+    assert named in err and "synthetic" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--resize", "8,8,3"], "--resize"),
+        (["--audio-seconds", "1"], "--audio-seconds"),
+        (["--split-seed", "3"], "--split-seed"),
+        (["--allow-missing"], "--allow-missing"),
+        (["--max-text-length", "9"], "--max-text-length"),
+        (["--resample", "8000"], "--resample"),
+    ],
+)
+def test_train_refuses_folder_options_without_data(extra, named, tmp_path, capsys):
+    assert run_cli(["train", "--out", str(tmp_path / "r"), "--quiet", *extra]) == 2
+    err = error_line(capsys)
+    assert named in err and "--data" in err
+
+
+@pytest.mark.parametrize("towers", ["guide", "generic"])
+def test_train_refuses_rerank_top_without_the_sets_towers(towers, tmp_path, capsys):
+    args = ["train", "--towers", towers, "--rerank-top", "8", "--out", str(tmp_path / "r")]
+    assert run_cli([*args, "--quiet"]) == 2
+    err = error_line(capsys)
+    assert "--rerank-top 8 does nothing" in err and towers in err
+
+
+def test_train_refuses_split_seed_with_val_data(tmp_path, capsys):
+    folder = small_folder(tmp_path / "d", n=4)
+    args = ["train", "--data", str(folder), "--val-data", str(folder), "--split-seed", "1"]
+    assert run_cli([*args, "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "--split-seed does nothing with --val-data" in error_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    argv = ["train", "--steps", "2", "--modalities", "image,text", "--out", str(out)]
+    assert run_cli([*argv, *TINY_ARGS]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--gallery", "0"], "--gallery"),
+        (["--gallery", "1000"], "--gallery"),
+        (["--alignment", "1"], "--alignment"),
+        (["--seed", "3"], "--seed"),
+        (["--ceiling"], "--ceiling"),
+    ],
+)
+def test_evaluate_refuses_synthetic_options_with_data(tiny_run, extra, named, tmp_path, capsys):
+    folder = small_folder(tmp_path / "d", n=4)
+    argv = ["evaluate", "--checkpoint", str(tiny_run), "--data", str(folder), *extra]
+    assert run_cli(argv) == 2
+    err = error_line(capsys)
+    assert named in err and "synthetic" in err
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--cache-dir", "x"], "--cache-dir is where --ceiling"),
+        (["--rerank-top", "4"], "--rerank-top 4 does nothing"),
+    ],
+)
+def test_evaluate_refuses_options_that_do_nothing(tiny_run, extra, expected, capsys):
+    argv = ["evaluate", "--checkpoint", str(tiny_run), "--gallery", "8", "--quiet", *extra]
+    assert run_cli(argv) == 2
+    assert expected in error_line(capsys)
