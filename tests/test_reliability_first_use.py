@@ -5,6 +5,7 @@ the report."""
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -198,3 +199,84 @@ def test_evaluate_refuses_options_that_do_nothing(tiny_run, extra, expected, cap
     argv = ["evaluate", "--checkpoint", str(tiny_run), "--gallery", "8", "--quiet", *extra]
     assert run_cli(argv) == 2
     assert expected in error_line(capsys)
+
+
+# --- non-finite training ---------------------------------------------------------------
+
+
+SMALL = em.SyntheticConfig(
+    modalities=["image", "text"], image_shape=(8, 8, 1), vocab_size=20, seq_length=6
+)
+
+
+def small_config(**changes):
+    fields = dict(
+        data=SMALL,
+        towers="guide",
+        steps=6,
+        batch_size=8,
+        latent_dim=8,
+        d_model=16,
+        log_every=1,
+        eval_every=3,
+        checkpoint_every=1,
+        val_gallery=8,
+        loss=em.losses.LossWeights(recon_batch=4),
+    )
+    return TrainConfig(**{**fields, **changes})
+
+
+def test_one_step_at_a_huge_learning_rate_is_an_error_not_a_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--learning-rate", "1e10", "--steps", "1", "--out", str(out)]
+    assert run_cli([*argv, "--modalities", "image,text", *TINY_ARGS]) == 2
+    err = error_line(capsys)
+    assert "training diverged: the validation loss is nan at step 1" in err
+    assert "no checkpoint was saved" in err
+    assert not (out / "evaluation.json").exists()
+
+
+def test_every_checkpoint_named_finite_is_finite_everywhere(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(em.training.TrainingDiverged, match="training diverged") as info:
+        em.training.fit(small_config(learning_rate=1e10), out, progress=False)
+    # The run names a checkpoint as finite (a checkpoint every step; it diverges later).
+    assert "the last finite checkpoint is step" in str(info.value)
+    index = json.loads((out / "checkpoint.json").read_text())
+    assert index["latest"]["step"] >= 1
+    for which in [w for w in ("latest", "best") if index.get(w)]:
+        config, state = em.training.load_run(out, which=which)
+        items = em.synthetic_batch(jnp.arange(8), key=em.training.stream_key(0, 1), config=SMALL)
+        latents = em.training.embed(state.model, {k: np.asarray(v) for k, v in items.items()})
+        assert all(np.isfinite(v).all() for v in latents.values()), which
+
+
+def _nan_model(model):
+    import equinox as eqx
+    import jax
+
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    return eqx.combine(jax.tree.map(lambda x: x * np.nan, params), static)
+
+
+def test_evaluate_refuses_a_model_of_nan_embeddings(tiny_run, tmp_path, capsys):
+    import shutil
+
+    from eqx_multimodal.training import load_run, save_checkpoint
+
+    config, state = load_run(tiny_run)
+    with pytest.raises(ValueError, match="embeddings of 16 of 16 items are NaN or infinite"):
+        em.training.evaluate(
+            _nan_model(state.model),
+            config.synthetic_config(),
+            gallery=16,
+            key=em.training.stream_key(0, 2),
+        )
+    broken = shutil.copytree(tiny_run, tmp_path / "broken")
+    import equinox as eqx
+
+    nan_state = eqx.tree_at(lambda s: s.model, state, _nan_model(state.model))
+    save_checkpoint(broken, nan_state, int(state.step))
+    argv = ["evaluate", "--checkpoint", str(broken), "--gallery", "8", "--quiet"]
+    assert run_cli(argv) == 2
+    assert "NaN or infinite" in error_line(capsys)
