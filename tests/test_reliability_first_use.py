@@ -280,3 +280,19 @@ def test_evaluate_refuses_a_model_of_nan_embeddings(tiny_run, tmp_path, capsys):
     argv = ["evaluate", "--checkpoint", str(broken), "--gallery", "8", "--quiet"]
     assert run_cli(argv) == 2
     assert "NaN or infinite" in error_line(capsys)
+
+
+# --- the defaults of a first run on a folder -----------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [None, "500"])
+def test_batch_size_is_capped_at_the_training_split(batch, tmp_path, capsys):
+    folder = small_folder(tmp_path / "d", n=40, modalities=("image", "text"))
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(folder), "--steps", "1", "--out", str(out), "--no-report"]
+    assert run_cli([*argv, *([] if batch is None else ["--batch-size", batch])]) == 0
+    err = capsys.readouterr().err
+    samples = int(err.split("training on: ")[1].split(" samples")[0])
+    assert f"is more than the {samples} training samples: batches of {samples}" in err
+    assert json.loads((out / "config.json").read_text())["batch_size"] == samples

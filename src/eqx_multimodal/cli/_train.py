@@ -304,12 +304,14 @@ def run(args: argparse.Namespace) -> int:
         data = config_from_args(args)
         config = TrainConfig(data=data, curriculum_start=args.curriculum, **common)
         check_fits(gallery * data.sample_bytes, "the held-out gallery", "gallery")
-    mesh = _mesh(args, batch_size)
     train = validation = held_out = None
     if on_data:
         train, validation, _ = _folders(args)
+        batch_size = _capped_batch(args, batch_size, len(train))
+        common["batch_size"] = batch_size
         config = TrainConfig(data=train.spec, **common)
         held_out = validation
+    mesh = _mesh(args, batch_size)
     _check_rerank(args, config)
     # Last: `--overwrite` removes the previous run only once everything else is checked.
     _prepare_out(args)
@@ -317,6 +319,24 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, config, mesh, train, validation, held_out, gallery)
     except CheckpointError as error:
         raise CommandError(str(error)) from None
+
+
+def _capped_batch(args: argparse.Namespace, batch_size: int, samples: int) -> int:
+    """`batch_size`, at most the `samples` of the training split (a multiple of the
+    devices, at least 2); the cap is said on stderr."""
+    if batch_size <= samples:
+        return batch_size
+    import jax
+
+    devices = args.devices or len(jax.devices())
+    capped = max(2, samples - samples % devices)
+    if not args.quiet:
+        what = "the default --batch-size" if args.batch_size is None else "--batch-size"
+        print(
+            f"{what} {batch_size} is more than the {samples} training samples: batches of {capped}",
+            file=sys.stderr,
+        )
+    return capped
 
 
 def _check_context(args: argparse.Namespace) -> None:
