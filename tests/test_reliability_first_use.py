@@ -49,30 +49,25 @@ def small_folder(path, n=40, *, modalities=("image", "audio", "text"), lengths=N
         data["image"] = rng.uniform(size=(n, 8, 8, 1))
     if "text" in modalities:
         data["text"] = rng.integers(0, 20, size=(n, 5))
-    if "audio" in modalities and lengths is None:
+    if "audio" in modalities:
         data["audio"] = rng.uniform(-0.5, 0.5, size=(n, 200))
     path = em.save_paired_folder(path, data, sample_rate=RATE if "audio" in data else None)
     if lengths is not None:
-        _write_clips(path, rng, lengths)
+        _rewrite_clips(path, rng, lengths)
     return path
 
 
-def _write_clips(path, rng, lengths):
-    """Clips of different lengths, added to the folder's manifest."""
+def _rewrite_clips(path, rng, lengths):
+    """The folder's clips rewritten with `lengths` samples."""
     import wave
 
-    manifest = json.loads((path / "manifest.json").read_text())
-    (path / "audio").mkdir(exist_ok=True)
-    for sample, length in zip(manifest["samples"], lengths):
-        name = f"audio/{sample['id']}.wav"
+    for i, length in enumerate(lengths):
         pcm = (rng.uniform(-0.5, 0.5, size=length) * 32767).astype("<i2")
-        with wave.open(str(path / name), "wb") as f:
+        with wave.open(str(path / "audio" / f"{i:06d}.wav"), "wb") as f:
             f.setnchannels(1)
             f.setsampwidth(2)
             f.setframerate(RATE)
             f.writeframes(pcm.tobytes())
-        sample["audio"] = name
-    (path / "manifest.json").write_text(json.dumps(manifest))
 
 
 def error_line(capsys) -> str:
@@ -296,3 +291,50 @@ def test_batch_size_is_capped_at_the_training_split(batch, tmp_path, capsys):
     samples = int(err.split("training on: ")[1].split(" samples")[0])
     assert f"is more than the {samples} training samples: batches of {samples}" in err
     assert json.loads((out / "config.json").read_text())["batch_size"] == samples
+
+
+@pytest.mark.parametrize(
+    "lengths, expected",
+    [
+        ([200] * 10, (200, None)),
+        ([200] * 39 + [4000], (200, "95th percentile")),  # one outlier is cut
+        ([100, 200, 300, 400], (400, "95th percentile")),
+        ([100, 40 * RATE], (30 * RATE, "cap of 30 s")),
+    ],
+)
+def test_auto_audio_length(lengths, expected):
+    from eqx_multimodal.data._loader import auto_audio_length
+
+    length, rule = auto_audio_length(lengths, RATE)
+    assert length == expected[0]
+    assert (rule is None) == (expected[1] is None)
+    if rule is not None:
+        assert expected[1] in rule and f"{length / RATE:g} s" in rule
+
+
+def test_a_folder_of_varying_clips_reads_with_auto_length(tmp_path):
+    lengths = [200 + 10 * i for i in range(20)]
+    folder = small_folder(tmp_path / "d", n=20, lengths=lengths)
+    with pytest.raises(ValueError, match="--audio-seconds"):
+        em.PairedFolder(folder)  # the library's default stays strict
+    auto = em.PairedFolder(folder, audio_length="auto")
+    assert auto.audio_length == 390 and "95th percentile" in auto.audio_rule
+    assert auto.read(0)["audio"].shape == (390,)
+    assert auto.options()["audio_length"] == 390
+
+
+@pytest.mark.slow
+def test_train_picks_says_and_records_the_audio_length(tmp_path, capsys):
+    lengths = [200 + 10 * i for i in range(40)]
+    folder = small_folder(tmp_path / "d", n=40, modalities=("image", "audio"), lengths=lengths)
+    argv = ["train", "--data", str(folder), "--steps", "1", "--batch-size", "8", "--no-report"]
+    assert run_cli([*argv, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "audio: clips of 0.05 to 0.1475 s: each cut or padded to 0.145 s" in err
+    record = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert record["options"]["audio_length"] == 580 and "95th" in record["audio_length_rule"]
+    # --audio-seconds overrides.
+    argv += ["--audio-seconds", "0.1", "--out", str(tmp_path / "fixed"), "--quiet"]
+    assert run_cli(argv) == 0
+    record = json.loads((tmp_path / "fixed" / "data.json").read_text())
+    assert record["options"]["audio_length"] == 400 and "audio_length_rule" not in record

@@ -41,7 +41,8 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="crop or pad every clip to S seconds (a random window in training, the "
-        "centre otherwise); default: the clips must all have one length",
+        "centre otherwise); default: the clips' length if they share one, else the 95th "
+        "percentile of their lengths, at most 30 s (said, and recorded in data.json)",
     )
     group.add_argument(
         "--max-text-length",
@@ -60,8 +61,15 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_folder(args: argparse.Namespace, path: pathlib.Path, flag: str = "--data") -> Any:
-    """The folder `path`, read as the folder options say."""
+def open_folder(
+    args: argparse.Namespace,
+    path: pathlib.Path,
+    flag: str = "--data",
+    audio_length: int | None = None,
+) -> Any:
+    """The folder `path`, read as the folder options say. Clips of different lengths
+    are cut or padded to `--audio-seconds`, else to `audio_length`, else to the length
+    `PairedFolder`'s `audio_length="auto"` chooses."""
     from ..data import ByteTokenizer, PairedFolder
 
     if not path.exists():
@@ -77,6 +85,11 @@ def open_folder(args: argparse.Namespace, path: pathlib.Path, flag: str = "--dat
             sample_rate=args.resample,
             resample=args.resample is not None,
             audio_seconds=args.audio_seconds,
+            audio_length=(
+                None
+                if args.audio_seconds is not None
+                else ("auto" if audio_length is None else audio_length)
+            ),
             tokenizer=None if args.max_text_length is None else ByteTokenizer(args.max_text_length),
             allow_missing=args.allow_missing,
         )

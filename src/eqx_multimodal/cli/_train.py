@@ -388,7 +388,7 @@ def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
             "to align (a run needs two or more modalities of the same samples)"
         )
     if args.val_data is not None:
-        validation = open_folder(args, args.val_data, "--val-data")
+        validation = open_folder(args, args.val_data, "--val-data", folder.audio_length)
         if validation.spec != folder.spec:
             raise CommandError(
                 f"--val-data has other shapes ({validation.spec}) than --data ({folder.spec})"
@@ -404,6 +404,8 @@ def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
                 "folder needs about 20 samples or more to split, or pass --val-data"
             )
     if not args.quiet:
+        if folder.audio_rule is not None:
+            print(f"audio: {folder.audio_rule} (--audio-seconds to choose)", file=sys.stderr)
         print(describe(train, "training on"), file=sys.stderr)
         print(describe(validation, "validating on"), file=sys.stderr)
         if test is not None:

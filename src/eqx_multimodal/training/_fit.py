@@ -158,6 +158,8 @@ def data_record(dataset: PairedDataset | PairedFolder) -> dict[str, Any]:
     if isinstance(dataset, PairedFolder):
         record["path"] = str(dataset.path.resolve())
         record["options"] = dataset.options()
+        if dataset.audio_rule is not None:
+            record["audio_length_rule"] = dataset.audio_rule
     return record
 
 
