@@ -2,11 +2,11 @@
 zero-shot accuracy) of a trained run on held-out data."""
 
 import argparse
-import os
 import pathlib
 from typing import Any
 
 from ._args import given
+from ._cache import user_cache_dir
 from ._data_options import add_run_options, load_run_of, run_folder
 from ._errors import CommandError
 
@@ -91,10 +91,7 @@ def _rerankable(config: Any, modalities: Any) -> bool:
 
 
 def _cache_dir(args: argparse.Namespace) -> pathlib.Path:
-    if args.cache_dir is not None:
-        return args.cache_dir
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "eqx-multimodal"
+    return user_cache_dir() if args.cache_dir is None else args.cache_dir
 
 
 def _ceiling(

@@ -7,6 +7,7 @@ from typing import NoReturn
 from .._validation import argument_names
 from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train
 from ._args import FLAGS
+from ._cache import add_compile_cache_option, enable_compile_cache
 from ._errors import CommandError
 
 
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     for module in (_train, _evaluate, _embed, _generate, _export, _preview, _digits):
         module.add_parser(commands)
+    for name, command in commands.choices.items():
+        if name != "digits":  # the only command that compiles nothing
+            add_compile_cache_option(command)
     return parser
 
 
@@ -49,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A termination request (e.g. `kill`) ends a run like Ctrl-C: it checkpoints first.
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
+        enable_compile_cache(args)
         with argument_names(FLAGS):
             return run(args)
     except (CommandError, ValueError, TypeError) as error:
