@@ -375,3 +375,52 @@ def test_the_verifier_ranks_noise_free_images_alike():
     recall = {pair: m["recall@1"] for pair, m in result["retrieval"].items()}
     assert recall["image->audio"] > 0.9, recall  # unaffected by the images' scale
     assert recall["audio->image"] > 0.9, recall
+
+
+# --- the compilation cache -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flag, env, expected",
+    [
+        (False, {}, "XDG/eqx-multimodal/jax"),
+        (True, {}, None),
+        (False, {"EQX_MULTIMODAL_COMPILE_CACHE": "0"}, None),
+        (False, {"EQX_MULTIMODAL_COMPILE_CACHE": "off"}, None),
+        (False, {"EQX_MULTIMODAL_COMPILE_CACHE": "1"}, "XDG/eqx-multimodal/jax"),
+        (False, {"EQX_MULTIMODAL_COMPILE_CACHE": "OTHER"}, "OTHER"),
+        (False, {"JAX_COMPILATION_CACHE_DIR": "mine"}, None),  # the user's own: left alone
+    ],
+)
+def test_where_the_command_line_caches_compiled_programs(
+    flag, env, expected, tmp_path, monkeypatch
+):
+    import argparse
+
+    from eqx_multimodal.cli._cache import compile_cache_dir
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("EQX_MULTIMODAL_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "XDG"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.replace("OTHER", str(tmp_path / "OTHER")))
+    got = compile_cache_dir(argparse.Namespace(no_compile_cache=flag))
+    want = None if expected is None else tmp_path / expected
+    assert got == want
+
+
+@pytest.mark.parametrize("off", [[], ["--no-compile-cache"]])
+def test_the_command_line_keeps_compiled_programs(off, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=os.pathsep.join(sys.path))
+    argv = ["generate", "--num-samples", "2", "--modalities", "image,audio", "--quiet"]
+    argv += ["--image-shape", "8,8,1", "--sample-rate", "4000", "--duration", "0.05"]
+    argv += ["--out", str(tmp_path / "x.npz"), *off]
+    done = subprocess.run([sys.executable, "-m", "eqx_multimodal", *argv], env=env)
+    assert done.returncode == 0
+    cache = tmp_path / "cache" / "eqx-multimodal" / "jax"
+    assert bool(off) != (cache.is_dir() and any(cache.iterdir()))
