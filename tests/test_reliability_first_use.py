@@ -424,3 +424,84 @@ def test_the_command_line_keeps_compiled_programs(off, tmp_path):
     assert done.returncode == 0
     cache = tmp_path / "cache" / "eqx-multimodal" / "jax"
     assert bool(off) != (cache.is_dir() and any(cache.iterdir()))
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _history():
+    """A run validated 5 times whose validation score peaks at step 20."""
+    rows = []
+    for step, score in zip((10, 20, 30, 40, 50), (0.2, 0.5, 0.4, 0.4, 0.3)):
+        row = {"step": step, "loss": 3.0 - step / 50, "steps_per_sec": 5.0}
+        row.update({"contrastive/image-audio": 2.0, "temperature/image-audio": 1.0})
+        row.update({"val_loss": 2.0 + abs(step - 20) / 20, "val_score": score})
+        for pair in ("image->audio", "audio->image"):
+            row[f"val_recall@1 {pair}"] = score / 2
+            row[f"val_recall@10 {pair}"] = score
+        rows.append(row)
+    return rows
+
+
+EVALUATION = {
+    "retrieval": {
+        "image->audio": {"recall@1": 0.61, "recall@10": 0.9},
+        "audio->image": {"recall@1": 0.55, "recall@10": 0.8},
+    },
+    "retrieval_two_tower": {
+        "image->audio": {"recall@1": 0.07, "recall@10": 0.3},
+        "audio->image": {"recall@1": 0.03, "recall@10": 0.2},
+    },
+    "label_retrieval": {
+        "image->audio": {"precision@1": 0.812},
+        "audio->image": {"precision@1": 0.734},
+    },
+    "zero_shot": {"image": 0.456, "audio": 0.321},
+    "checkpoint_step": 50,
+}
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_the_report_says_what_it_shows(labelled, tmp_path):
+    from eqx_multimodal.viz import training_report
+
+    evaluation = dict(EVALUATION)
+    if not labelled:
+        del evaluation["label_retrieval"], evaluation["zero_shot"]
+    figure = training_report(
+        _history(), evaluation["retrieval"], tmp_path / "r.png", evaluation=evaluation
+    )
+    axes = figure.axes
+    table = axes[-1]
+    recall = next(ax for ax in axes if ax.get_title().startswith("validation recall"))
+    # The curves are the two towers' (as validated); the table says which pairs are
+    # re-ranked and shows their two-tower figures beside.
+    assert "two-tower" in recall.get_title()
+    title = table.get_title()
+    assert "audio->image, image->audio re-ranked" in title
+    cells = {c.get_text().get_text() for c in table.tables[0].get_celld().values()}
+    assert {"two-tower recall@1", "0.07", "0.61"} <= cells
+    # Labels: the same-label precision@1 and the zero-shot accuracy.
+    assert ({"same-label P@1", "0.812"} <= cells) == labelled
+    assert ("zero-shot accuracy from the label names: image 0.456, audio 0.321" in title) == (
+        labelled
+    )
+    # Which checkpoint the table is of, and the best one, marked on the curves.
+    assert "evaluated: the latest checkpoint, step 50" in title
+    assert "best by validation recall: step 20" in title
+    marks = [line for line in recall.lines if line.get_label() == "best checkpoint"]
+    assert marks and list(marks[0].get_xdata()) == [20, 20]
+    # No empty panel; the recall legend is beside its curves, not over them.
+    for ax in axes[:-1]:
+        assert ax.lines or ax.get_legend() is not None, ax.get_title()
+    assert recall.get_legend() is None
+
+
+def test_train_says_which_checkpoint_it_evaluated():
+    from eqx_multimodal.cli._train import _which_checkpoint
+
+    text = _which_checkpoint(_history(), 50)
+    assert "evaluated: the latest checkpoint (step 50)" in text
+    assert "the best by validation recall is step 20 (0.500 against 0.300" in text
+    assert "the validation loss is lowest at step 20 and rose after" in text
+    assert "also the best" in _which_checkpoint(_history()[:2], 20)

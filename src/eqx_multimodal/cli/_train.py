@@ -339,6 +339,27 @@ def _capped_batch(args: argparse.Namespace, batch_size: int, samples: int) -> in
     return capped
 
 
+def _which_checkpoint(history: list[dict[str, Any]], step: int) -> str:
+    """Which checkpoint the table is of, and the best by validation recall when it is
+    another (with the validation loss since, when it rose)."""
+    scored = [row for row in history if "val_score" in row]
+    text = f"evaluated: the latest checkpoint (step {step}), as `evaluate` uses by default"
+    if not scored:
+        return text
+    best = max(scored, key=lambda row: row["val_score"])  # the first of equals, as fit
+    if best["step"] == step:
+        return text + "; it is also the best by validation recall"
+    text += (
+        f"; the best by validation recall is step {best['step']} ({best['val_score']:.3f} "
+        f"against {scored[-1]['val_score']:.3f}; evaluate --best)"
+    )
+    losses = [row for row in scored if "val_loss" in row]
+    low = min(losses, key=lambda row: row["val_loss"]) if losses else None
+    if low is not None and low["step"] != losses[-1]["step"]:
+        text += f"; the validation loss is lowest at step {low['step']} and rose after"
+    return text
+
+
 def _check_context(args: argparse.Namespace) -> None:
     """Refuse options that would do nothing with the others given."""
     if args.data is not None:
@@ -549,9 +570,10 @@ def _train(
     if not args.no_report:
         from ..viz import training_report
 
-        training_report(history, result["retrieval"], args.out / "report.png")
+        training_report(history, result["retrieval"], args.out / "report.png", evaluation=result)
     if not args.quiet:
         print(retrieval_table(result))
+        print(_which_checkpoint(history, int(state.step)))
         written = "config.json, metrics.jsonl, checkpoint.json, checkpoints/, evaluation.json"
         written += "" if config.synthetic else ", data.json"
         written += "" if args.no_report else ", report.png"
