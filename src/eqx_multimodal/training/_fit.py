@@ -188,7 +188,9 @@ def fit(
     Writes `config.json`, `metrics.jsonl` (one JSON object a logged step; strict JSON),
     and a checkpoint every `checkpoint_every` steps, every `checkpoint_seconds`, at each
     validation that is the best so far, at the end, and when interrupted (Ctrl-C). A
-    loss that becomes NaN or infinite stops the run with `TrainingDiverged`.
+    loss, a validation loss or validation embeddings that become NaN or infinite stop
+    the run with `TrainingDiverged`; a checkpoint is written only when its state, and
+    its embeddings of the validation items, are finite.
 
     **Arguments:**
 
