@@ -152,18 +152,21 @@ RETRIEVAL = {
 def test_training_report_curves_and_table(tmp_path):
     path = tmp_path / "training.png"
     figure = training_report(_run_history(), RETRIEVAL, path)
-    *panels, table = figure.axes
+    *panels, side, table = figure.axes
     titles = [ax.get_title() for ax in panels]
     assert titles == [
         "loss",
         "contrastive terms",
         "reconstruction terms",
         "temperatures",
-        "validation recall",
         "throughput",
+        "validation recall, two-tower (R@1 solid, R@10 dashed)",
     ]
-    # Two rows of three panels, then the table: 3 * 4.2 + 0.8 by 2 * 3.2 + 2.4 inches.
-    assert_drawn(path, 1340, 880)
+    # Two rows of three panels (the last widened to fill its row), the validation recall
+    # in a row of its own with its legend beside it, then the table: 3 * 4.2 + 0.8 by
+    # 3 * 3.2 + 2.4 inches.
+    assert_drawn(path, 1340, 1200)
+    assert panels[5].get_legend() is None and side.get_legend() is not None
     curves = {line.get_label(): line for ax in panels for line in ax.lines}
     loss, val_loss = curves["loss"], curves["val_loss"]
     np.testing.assert_array_equal(val_loss.get_xdata(), [100, 200, 300, 400, 500])
@@ -180,8 +183,8 @@ def test_training_report_curves_and_table(tmp_path):
     assert curves["val_recall@1 audio->image"].get_color() != r1.get_color()
     # Temperatures are not losses: their own panel, on a linear scale; steps/s too, and
     # a constant alignment is no curve.
-    assert panels[3].get_yscale() == "linear" and panels[5].get_yscale() == "linear"
-    assert [line.get_label() for line in panels[5].lines] == ["steps_per_sec"]
+    assert panels[3].get_yscale() == "linear" and panels[4].get_yscale() == "linear"
+    assert [line.get_label() for line in panels[4].lines] == ["steps_per_sec"]
     assert panels[0].get_yscale() == "log" and panels[1].get_yscale() == "log"
     cells = {cell.get_text().get_text() for cell in table.tables[0].get_celld().values()}
     assert {"image->audio", "median_rank", "0.25", "5"} <= cells

@@ -7,6 +7,7 @@ line and the Python API refuse the same values with the same one-line messages.
 """
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,54 +88,87 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(_items(text))
 
 
+#: The synthetic data's options and their defaults. The options themselves default to
+#: None, so that a subcommand can tell an option given from one left out (`given`).
+DATA_DEFAULTS: dict[str, Any] = {
+    "alignment": 0.8,
+    "modalities": MODALITIES,
+    "image_shape": (32, 32, 3),
+    "vocab_size": 1000,
+    "seq_length": 50,
+    "sample_rate": 16000,
+    "duration": 1.0,
+}
+
+
 def add_data_options(parser: argparse.ArgumentParser, *, alignment: float | None = 0.8) -> None:
     """The synthetic data's options, shared by every subcommand that makes data.
 
     `alignment=None` leaves `--alignment` to the subcommand (`preview` takes a list).
+    Every option defaults to None (then `DATA_DEFAULTS`, see `config_from_args`).
     """
     group = parser.add_argument_group("synthetic data")
     if alignment is not None:
         group.add_argument(
             "--alignment",
             type=float,
-            default=alignment,
+            default=None,
             help=f"alignment strength in [0, 1] (default {alignment})",
         )
+        parser.set_defaults(default_alignment=alignment)
     group.add_argument(
         "--modalities",
         type=names,
-        default=MODALITIES,
+        default=None,
         help="comma-separated modalities (default image,text,audio)",
     )
     group.add_argument(
-        "--image-shape", type=integers, default=(32, 32, 3), help="image H,W,C (default 32,32,3)"
+        "--image-shape", type=integers, default=None, help="image H,W,C (default 32,32,3)"
     )
     group.add_argument(
-        "--vocab-size", type=int, default=1000, help="text vocabulary size (default 1000)"
+        "--vocab-size", type=int, default=None, help="text vocabulary size (default 1000)"
     )
-    group.add_argument("--seq-length", type=int, default=50, help="tokens a text (default 50)")
+    group.add_argument("--seq-length", type=int, default=None, help="tokens a text (default 50)")
     group.add_argument(
-        "--sample-rate", type=int, default=16000, help="audio sample rate in Hz (default 16000)"
+        "--sample-rate", type=int, default=None, help="audio sample rate in Hz (default 16000)"
     )
     group.add_argument(
-        "--duration", type=float, default=1.0, help="audio duration in seconds (default 1.0)"
+        "--duration", type=float, default=None, help="audio duration in seconds (default 1.0)"
     )
+
+
+def data_option(args: argparse.Namespace, name: str) -> Any:
+    """The value of the synthetic data's option `name`: given, else its default."""
+    value = getattr(args, name, None)
+    if value is not None:
+        return value
+    if name == "alignment":
+        return getattr(args, "default_alignment", DATA_DEFAULTS["alignment"])
+    return DATA_DEFAULTS[name]
+
+
+def given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    """The flags of the options among `names` that were given (neither None nor False;
+    a given 0 counts)."""
+    values = {n: getattr(args, n, None) for n in names}
+    return [
+        FLAGS.get(n, "--" + n.replace("_", "-"))
+        for n, v in values.items()
+        if v is not None and v is not False
+    ]
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """The `SyntheticConfig` of the data options, with `overrides` (e.g. `alignment=0.0`)."""
     from ..data import SyntheticConfig
 
-    fields = dict(
-        modalities=args.modalities,
-        image_shape=args.image_shape,
-        vocab_size=args.vocab_size,
-        seq_length=args.seq_length,
-        sample_rate=args.sample_rate,
-        duration=args.duration,
-    )
+    fields = {
+        name: data_option(args, name)
+        for name in DATA_DEFAULTS
+        if name != "alignment" and name not in overrides
+    }
     if "alignment" not in overrides:
-        fields["alignment"] = args.alignment
+        fields["alignment"] = data_option(args, "alignment")
     return SyntheticConfig(**fields, **overrides)
 
 

@@ -9,6 +9,9 @@ from ._args import integers
 from ._errors import CommandError
 
 
+DEFAULT_SPLIT_SEED = 0
+
+
 def add_folder_options(parser: argparse.ArgumentParser) -> None:
     """How `train --data` reads a folder (recorded in the run; `evaluate` and `embed`
     read other folders the same way)."""
@@ -39,7 +42,8 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="crop or pad every clip to S seconds (a random window in training, the "
-        "centre otherwise); default: the clips must all have one length",
+        "centre otherwise); default: the clips' length if they share one, else the 95th "
+        "percentile of their lengths, at most 30 s (said, and recorded in data.json)",
     )
     group.add_argument(
         "--max-text-length",
@@ -53,13 +57,20 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
         "--split-seed",
         metavar="N",
         type=int,
-        default=0,
-        help="seed of the train/validation/test split by id hash (default 0)",
+        default=None,
+        help=f"seed of the train/validation/test split by id hash (default {DEFAULT_SPLIT_SEED})",
     )
 
 
-def open_folder(args: argparse.Namespace, path: pathlib.Path, flag: str = "--data") -> Any:
-    """The folder `path`, read as the folder options say."""
+def open_folder(
+    args: argparse.Namespace,
+    path: pathlib.Path,
+    flag: str = "--data",
+    audio_length: int | None = None,
+) -> Any:
+    """The folder `path`, read as the folder options say. Clips of different lengths
+    are cut or padded to `--audio-seconds`, else to `audio_length`, else to the length
+    `PairedFolder`'s `audio_length="auto"` chooses."""
     from ..data import ByteTokenizer, PairedFolder
 
     if not path.exists():
@@ -87,6 +98,11 @@ def open_folder(args: argparse.Namespace, path: pathlib.Path, flag: str = "--dat
                 sample_rate=args.resample,
                 resample=args.resample is not None,
                 audio_seconds=args.audio_seconds,
+                audio_length=(
+                    None
+                    if args.audio_seconds is not None
+                    else ("auto" if audio_length is None else audio_length)
+                ),
                 tokenizer=tokenizer,
                 allow_missing=args.allow_missing,
             )

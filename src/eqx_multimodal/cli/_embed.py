@@ -7,6 +7,7 @@ from typing import Any
 
 from ._args import check_out_file
 from ._data_options import add_run_options, load_run_of, run_folder
+from ._errors import CommandError
 
 
 def add_parser(commands: Any) -> None:
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from .._io import write_atomic
     from .._progress import phase
     from ..training import embed
+    from ..training._evaluate import non_finite
 
     check_out_file(args.out, ".npz")
     config, state, step = load_run_of(args)
@@ -40,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         dataset = folder.load()
         items = dataset[:]
         latents = embed(state.model, items)
+    problem = non_finite(latents)
+    if problem is not None:
+        raise CommandError(
+            f"{problem}: the checkpoint (step {step} of {args.checkpoint}) is not usable "
+            "(a diverged run?)"
+        )
     arrays: dict[str, Any] = {"ids": np.asarray(folder.ids)}
     present = items.get("present", {})
     for modality, values in latents.items():

@@ -2,12 +2,16 @@
 zero-shot accuracy) of a trained run on held-out data."""
 
 import argparse
-import os
 import pathlib
 from typing import Any
 
+from ._args import given
+from ._cache import user_cache_dir
 from ._data_options import add_run_options, load_run_of, run_folder
 from ._errors import CommandError
+
+
+DEFAULT_GALLERY = 1000
 
 
 def add_parser(commands: Any) -> None:
@@ -33,7 +37,10 @@ def add_parser(commands: Any) -> None:
         help="alignment of the synthetic gallery (default: the run's)",
     )
     parser.add_argument(
-        "--gallery", type=int, default=1000, help="synthetic gallery size (default 1000)"
+        "--gallery",
+        type=int,
+        default=None,
+        help=f"synthetic gallery size (default {DEFAULT_GALLERY})",
     )
     parser.add_argument(
         "--seed",
@@ -79,11 +86,12 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _rerankable(config: Any, modalities: Any) -> bool:
+    return config.towers == "sets" and {"image", "audio"} <= set(modalities)
+
+
 def _cache_dir(args: argparse.Namespace) -> pathlib.Path:
-    if args.cache_dir is not None:
-        return args.cache_dir
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "eqx-multimodal"
+    return user_cache_dir() if args.cache_dir is None else args.cache_dir
 
 
 def _ceiling(
@@ -115,8 +123,18 @@ def run(args: argparse.Namespace) -> int:
     model = state.model
     top = config.rerank_top if args.rerank_top is None else args.rerank_top
     top = check_int(top, "rerank_top", minimum=0)
-    if args.ceiling and args.data is not None:
-        raise CommandError("--ceiling is for the synthetic data; it cannot go with --data")
+    if args.data is not None:
+        flags = given(args, ("alignment", "gallery", "seed", "ceiling"))
+        if flags:
+            raise CommandError(
+                f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} for the synthetic "
+                "gallery: with --data every sample of the folder (or of --split) is evaluated "
+                f"(drop {', '.join(flags)})"
+            )
+    if args.cache_dir is not None and not args.ceiling:
+        raise CommandError(
+            "--cache-dir is where --ceiling keeps its results: it goes with --ceiling"
+        )
     chosen = None
     if args.modalities is not None:
         chosen = [m.strip() for m in args.modalities.split(",") if m.strip()]
@@ -125,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
                 f"--modalities must name at least two of the run's modalities "
                 f"{list(model.modalities)}, got {args.modalities!r}"
             )
+    if args.rerank_top and not _rerankable(config, chosen or config.modalities):
+        raise CommandError(
+            f"--rerank-top {args.rerank_top} does nothing here: it re-ranks image<->audio "
+            f"retrieval of the sets towers, and this run has {config.towers} towers on "
+            f"{','.join(chosen or config.modalities)}"
+        )
     talk = not args.quiet
     if args.data is not None:
         folder = run_folder(args.checkpoint, config, args.data, args.split)
@@ -148,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
         data = config.synthetic_config()
         if args.alignment is not None:
             data = data.replace(alignment=args.alignment)
-        gallery = check_int(args.gallery, "gallery", minimum=2)
+        gallery = check_int(
+            DEFAULT_GALLERY if args.gallery is None else args.gallery, "gallery", minimum=2
+        )
         check_fits(gallery * data.sample_bytes, "the gallery", "gallery")
         seed = config.seed if args.seed is None else args.seed
         with phase(f"evaluating on a held-out gallery of {gallery}", enabled=talk):

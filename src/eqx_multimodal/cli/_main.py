@@ -7,6 +7,7 @@ from typing import NoReturn
 from .._validation import argument_names, refused_input
 from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train
 from ._args import FLAGS
+from ._cache import add_compile_cache_option, enable_compile_cache
 from ._errors import CommandError
 
 
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
+    for name, command in commands.choices.items():
+        if name != "digits":  # the only command that compiles nothing
+            add_compile_cache_option(command)
     return parser
 
 
@@ -58,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A termination request (e.g. `kill`) ends a run like Ctrl-C: it checkpoints first.
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
+        enable_compile_cache(args)
         with argument_names(FLAGS):
             return run(args)
     except (CommandError, ValueError, TypeError) as error:

@@ -9,8 +9,8 @@ import sys
 import time
 from typing import Any
 
-from ._args import add_data_options, config_from_args, folder_path
-from ._data_options import add_folder_options, describe, open_folder
+from ._args import add_data_options, config_from_args, folder_path, given
+from ._data_options import add_folder_options, DEFAULT_SPLIT_SEED, describe, open_folder
 from ._errors import CommandError
 
 
@@ -18,6 +18,28 @@ DEFAULT_STEPS = 2000
 DEFAULT_DATA_STEPS = 300
 DEFAULT_BATCH = 256
 DEFAULT_DATA_BATCH = 128
+DEFAULT_GALLERY = 1000
+DEFAULT_RERANK_TOP = 64
+#: Options of the synthetic data, and of a folder: each does nothing with the other.
+SYNTHETIC_OPTIONS = (
+    "alignment",
+    "modalities",
+    "image_shape",
+    "vocab_size",
+    "seq_length",
+    "sample_rate",
+    "duration",
+    "curriculum",
+    "gallery",
+)
+FOLDER_OPTIONS = (
+    "allow_missing",
+    "resize",
+    "resample",
+    "audio_seconds",
+    "max_text_length",
+    "split_seed",
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -76,7 +98,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--rerank-top",
         type=int,
-        default=64,
+        default=None,
         metavar="K",
         help="sets towers: the evaluation re-ranks each image<->audio query's K best "
         "candidates by likelihood verification (default 64; 0: off)",
@@ -116,8 +138,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--gallery",
         type=int,
-        default=1000,
-        help="held-out retrieval gallery of synthetic data (default 1000)",
+        default=None,
+        help=f"held-out retrieval gallery of synthetic data (default {DEFAULT_GALLERY}; with "
+        "--data the validation split is evaluated)",
     )
     parser.add_argument(
         "--val-gallery",
@@ -222,14 +245,14 @@ def run(args: argparse.Namespace) -> int:
     _join(args)
     _check_out(args)
     on_data = args.data is not None
-    if args.val_data is not None and not on_data:
-        raise CommandError("--val-data goes with --data")
+    _check_context(args)
     steps = check_int(
         (DEFAULT_DATA_STEPS if on_data else DEFAULT_STEPS) if args.steps is None else args.steps,
         "steps",
         maximum=MAX_COUNT,
     )
-    check_seed(args.split_seed, "split_seed")
+    if args.split_seed is not None:
+        check_seed(args.split_seed, "split_seed")
     batch_size = (
         (DEFAULT_DATA_BATCH if on_data else DEFAULT_BATCH)
         if args.batch_size is None
@@ -237,14 +260,20 @@ def run(args: argparse.Namespace) -> int:
     )
     check_int(batch_size, "batch_size", minimum=2, maximum=MAX_COUNT)
     check_real(args.cycle, "cycle", low=0.0)
-    gallery = check_int(args.gallery, "gallery", minimum=2)
+    gallery = check_int(
+        DEFAULT_GALLERY if args.gallery is None else args.gallery, "gallery", minimum=2
+    )
     every = max(1, steps // 5)
     common: dict[str, Any] = dict(
         steps=steps,
         batch_size=batch_size,
         seed=args.seed,
         towers=args.towers,
-        rerank_top=check_int(args.rerank_top, "rerank_top", minimum=0),
+        rerank_top=check_int(
+            DEFAULT_RERANK_TOP if args.rerank_top is None else args.rerank_top,
+            "rerank_top",
+            minimum=0,
+        ),
         learning_rate=args.learning_rate,
         loss=_loss_weights(args),
         log_every=check_int(args.log_every, "log_every"),
@@ -254,8 +283,6 @@ def run(args: argparse.Namespace) -> int:
         val_gallery=args.val_gallery,
     )
     if on_data:
-        if args.curriculum is not None:
-            raise CommandError("--curriculum is for the synthetic data, not --data")
         # The options are checked on a config of the synthetic data's shape; the real
         # one, with the folder's shapes, is made once the folder is read.
         config = TrainConfig(**common)
@@ -263,12 +290,15 @@ def run(args: argparse.Namespace) -> int:
         data = config_from_args(args)
         config = TrainConfig(data=data, curriculum_start=args.curriculum, **common)
         check_fits(gallery * data.sample_bytes, "the held-out gallery", "gallery")
-    mesh = _mesh(args, batch_size)
     train = validation = held_out = None
     if on_data:
         train, validation, _ = _folders(args)
+        batch_size = _capped_batch(args, batch_size, len(train))
+        common["batch_size"] = batch_size
         config = TrainConfig(data=train.spec, **common)
         held_out = validation
+    mesh = _mesh(args, batch_size)
+    _check_rerank(args, config)
     import jax
 
     from .._io import hold_folder
@@ -292,20 +322,102 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(error)) from None
 
 
+def _capped_batch(args: argparse.Namespace, batch_size: int, samples: int) -> int:
+    """`batch_size`, at most the `samples` of the training split (a multiple of the
+    devices, at least 2); the cap is said on stderr."""
+    if batch_size <= samples:
+        return batch_size
+    import jax
+
+    devices = args.devices or len(jax.devices())
+    capped = max(2, samples - samples % devices)
+    if not args.quiet:
+        what = "the default --batch-size" if args.batch_size is None else "--batch-size"
+        print(
+            f"{what} {batch_size} is more than the {samples} training samples: batches of {capped}",
+            file=sys.stderr,
+        )
+    return capped
+
+
+def _which_checkpoint(history: list[dict[str, Any]], step: int) -> str:
+    """Which checkpoint the table is of, and the best by validation recall when it is
+    another (with the validation loss since, when it rose)."""
+    scored = [row for row in history if "val_score" in row]
+    text = f"evaluated: the latest checkpoint (step {step}), as `evaluate` uses by default"
+    if not scored:
+        return text
+    best = max(scored, key=lambda row: row["val_score"])  # the first of equals, as fit
+    if best["step"] == step:
+        return text + "; it is also the best by validation recall"
+    text += (
+        f"; the best by validation recall is step {best['step']} ({best['val_score']:.3f} "
+        f"against {scored[-1]['val_score']:.3f}; evaluate --best)"
+    )
+    losses = [row for row in scored if "val_loss" in row]
+    low = min(losses, key=lambda row: row["val_loss"]) if losses else None
+    if low is not None and low["step"] != losses[-1]["step"]:
+        text += f"; the validation loss is lowest at step {low['step']} and rose after"
+    return text
+
+
+def _check_context(args: argparse.Namespace) -> None:
+    """Refuse options that would do nothing with the others given."""
+    if args.data is not None:
+        flags = given(args, SYNTHETIC_OPTIONS)
+        if flags:
+            raise CommandError(
+                f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} for the synthetic "
+                f"data: with --data the folder's samples are used as they are (drop "
+                f"{', '.join(flags)})"
+            )
+        if args.val_data is not None and args.split_seed is not None:
+            raise CommandError(
+                "--split-seed does nothing with --val-data (nothing is split: all of --data "
+                "is trained on); drop one"
+            )
+    else:
+        if args.val_data is not None:
+            raise CommandError("--val-data goes with --data")
+        flags = given(args, FOLDER_OPTIONS)
+        if flags:
+            raise CommandError(
+                f"{', '.join(flags)} {'reads' if len(flags) == 1 else 'read'} a folder: "
+                "they go with --data DIR (without it the run trains on synthetic data)"
+            )
+
+
+def _check_rerank(args: argparse.Namespace, config: Any) -> None:
+    """`--rerank-top` re-ranks image <-> audio with the sets towers, and nothing else."""
+    if args.rerank_top is None or args.rerank_top == 0:
+        return
+    if config.towers != "sets" or not {"image", "audio"} <= set(config.modalities):
+        raise CommandError(
+            f"--rerank-top {args.rerank_top} does nothing here: it re-ranks image<->audio "
+            f"retrieval of the sets towers, and this run has {config.towers} towers on "
+            f"{','.join(config.modalities)}"
+        )
+
+
 def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The training, validation and test folders of `--data` (and `--val-data`)."""
     from ..data import split_indices
 
     folder = open_folder(args, args.data)
+    if len(folder.modalities) < 2:
+        raise CommandError(
+            f"--data {args.data} holds one modality ({folder.modalities[0]}): there is nothing "
+            "to align (a run needs two or more modalities of the same samples)"
+        )
     if args.val_data is not None:
-        validation = open_folder(args, args.val_data, "--val-data")
+        validation = open_folder(args, args.val_data, "--val-data", folder.audio_length)
         if validation.spec != folder.spec:
             raise CommandError(
                 f"--val-data has other shapes ({validation.spec}) than --data ({folder.spec})"
             )
         train, test = folder, None
     else:
-        splits = split_indices(folder.ids, seed=args.split_seed)
+        splits = split_indices(folder.ids, seed=_split_seed(args))
         train, validation, test = (folder.subset(splits[name]) for name in splits)
         empty = [name for name, part in zip(splits, (train, validation, test)) if len(part) == 0]
         if empty:
@@ -314,6 +426,8 @@ def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
                 "folder needs about 20 samples or more to split, or pass --val-data"
             )
     if not args.quiet:
+        if folder.audio_rule is not None:
+            print(f"audio: {folder.audio_rule} (--audio-seconds to choose)", file=sys.stderr)
         print(describe(train, "training on"), file=sys.stderr)
         print(describe(validation, "validating on"), file=sys.stderr)
         if test is not None:
@@ -326,7 +440,11 @@ def _split_info(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.val_data is not None:
         return {"validation_path": str(args.val_data.resolve()), "split": None}
-    return {"split": {"seed": args.split_seed, "fractions": list(DEFAULT_FRACTIONS)}}
+    return {"split": {"seed": _split_seed(args), "fractions": list(DEFAULT_FRACTIONS)}}
+
+
+def _split_seed(args: argparse.Namespace) -> int:
+    return DEFAULT_SPLIT_SEED if args.split_seed is None else args.split_seed
 
 
 def _join(args: argparse.Namespace) -> None:
@@ -454,9 +572,10 @@ def _train(
     if not args.no_report:
         from ..viz import training_report
 
-        training_report(history, result["retrieval"], args.out / "report.png")
+        training_report(history, result["retrieval"], args.out / "report.png", evaluation=result)
     if not args.quiet:
         print(retrieval_table(result))
+        print(_which_checkpoint(history, int(state.step)))
         written = "config.json, metrics.jsonl, checkpoint.json, checkpoints/, evaluation.json"
         written += "" if config.synthetic else ", data.json"
         written += "" if args.no_report else ", report.png"

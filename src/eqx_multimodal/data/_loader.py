@@ -42,6 +42,42 @@ from ._spec import DataSpec
 from ._text import ByteTokenizer, tokenize, Tokenizer, tokenizer_from_dict
 
 
+#: `audio_length="auto"`: clips of different lengths are cut or padded to this
+#: percentile of their lengths, and at most this many seconds.
+AUTO_AUDIO_PERCENTILE = 95
+AUTO_AUDIO_SECONDS = 30.0
+
+
+def auto_audio_length(lengths: Sequence[int], rate: int | None) -> tuple[int, str | None]:
+    """The clip length for clips of `lengths` samples at `rate` Hz (`audio_length=
+    "auto"`), and what was chosen, in words (None when the clips share one length).
+
+    ```python
+    >>> auto_audio_length([100] * 39 + [400], 100)
+    (100, 'clips of 1 to 4 s: each cut or padded to 1 s, the 95th percentile of their lengths')
+    >>> auto_audio_length([50, 50], 100)
+    (50, None)
+
+    ```
+    """
+    if not lengths:
+        return 1, None
+    values = np.asarray(lengths, np.int64)
+    if np.all(values == values[0]):
+        return int(values[0]), None
+    chosen = int(np.percentile(values, AUTO_AUDIO_PERCENTILE, method="higher"))
+    rule = f"the {AUTO_AUDIO_PERCENTILE}th percentile of their lengths"
+    cap = int(AUTO_AUDIO_SECONDS * (rate or 1))
+    if chosen > cap:
+        chosen, rule = cap, f"the cap of {AUTO_AUDIO_SECONDS:g} s"
+    seconds = (lambda n: f"{n / rate:.4g}") if rate else str
+    text = (
+        f"clips of {seconds(int(values.min()))} to {seconds(int(values.max()))} s: each cut or "
+        f"padded to {seconds(chosen)} s, {rule}"
+    )
+    return max(1, chosen), text
+
+
 class PairedFolder:
     """A paired folder, indexed and checked, whose files are read when a sample is.
 
@@ -70,7 +106,7 @@ class PairedFolder:
         resize: bool = False,
         sample_rate: int | None = None,
         resample: bool = False,
-        audio_length: int | None = None,
+        audio_length: int | str | None = None,
         audio_seconds: float | None = None,
         tokenizer: Tokenizer | None = None,
         allow_missing: bool = False,
@@ -91,6 +127,10 @@ class PairedFolder:
         - `audio_length`: keyword only. Samples a clip: longer clips are cut (the
             centre; a random window when `read` is given a generator), shorter ones
             padded with silence. Default: every clip must have the same length.
+            `"auto"`: the clips' length if they share one, else the
+            `AUTO_AUDIO_PERCENTILE`th percentile of their lengths (at most 5% of the
+            clips are cut), at most `AUTO_AUDIO_SECONDS` seconds; `audio_rule` then
+            says what was chosen.
         - `audio_seconds`: keyword only. The same in seconds (at `sample_rate`).
         - `tokenizer`: keyword only. Turns the captions of a `text.jsonl` of
             `{"id", "text"}` lines into ids; default a `ByteTokenizer` long enough for
@@ -131,6 +171,7 @@ class PairedFolder:
             self._index_images(image_shape, manifest)
         self.sample_rate: int | None = None
         self.audio_length: int | None = None
+        self.audio_rule: str | None = None
         if audio_length is not None and audio_seconds is not None:
             raise ValueError("pass `audio_length` or `audio_seconds`, not both")
         if audio_seconds is not None:
@@ -199,7 +240,7 @@ class PairedFolder:
     def _index_audio(
         self,
         sample_rate: int | None,
-        audio_length: int | None,
+        audio_length: int | str | None,
         audio_seconds: float | None,
         manifest: dict,
     ):
@@ -241,7 +282,9 @@ class PairedFolder:
                 )
         self.sample_rate = rate
         self.frames = frames
-        if audio_length is not None:
+        if audio_length == "auto":
+            self.audio_length, self.audio_rule = auto_audio_length(list(frames.values()), rate)
+        elif audio_length is not None:
             self.audio_length = check_int(audio_length, "audio_length", maximum=MAX_AUDIO_SAMPLES)
         elif audio_seconds is not None:
             self.audio_length = max(1, round(audio_seconds * (rate or 1)))

@@ -33,8 +33,10 @@ from ._generators import (
 )
 from ._set_fits import (
     fit_grating_set as fit_grating_set,
+    floored_noise as floored_noise,
     grating_log_likelihood as grating_log_likelihood,
     GratingFit as GratingFit,
+    RELATIVE_NOISE_FLOOR as RELATIVE_NOISE_FLOOR,
     scale_sign_posterior as scale_sign_posterior,
     SignPosterior as SignPosterior,
     tone_set as tone_set,

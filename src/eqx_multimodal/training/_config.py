@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._io import loads
-from .._validation import check_choice, check_int, check_real, check_seed
+from .._validation import check_choice, check_int, check_real, check_seed, shown
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
 from ..nn import default_towers, TOWERS
@@ -18,6 +18,12 @@ def _default_data() -> SyntheticConfig:
     return SyntheticConfig()
 
 
+def default_loss() -> LossWeights:
+    """A run's default loss: contrastive only, no decoders (as the command line's
+    default; they cost a third of a step and did not change retrieval)."""
+    return LossWeights(reconstruction={})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on; saved as `config.json` in the run's folder.
@@ -25,6 +31,8 @@ class TrainConfig:
     Data: `data` is a `SyntheticConfig` (the built-in synthetic data, made fresh every
     step from the seed; its alignment is the target alignment) or the `DataSpec` of a
     dataset of your own, passed to `fit` (the spec fixes the model's shapes).
+    Loss: `loss` defaults to the contrastive terms alone (no
+    decoders), as on the command line; pass `LossWeights(...)` for reconstruction.
     Optimisation: AdamW with linear warm-up and cosine decay, gradient clipping by global
     norm. `temperature` is the initial inverse temperature (default: the model's, 10
     for normalised latents and 1 for the `"sets"` towers). `rerank_top` and
@@ -57,7 +65,7 @@ class TrainConfig:
     temperature: float | None = None
     rerank_top: int = 64
     rerank_weight: float = 1.0
-    loss: LossWeights = dataclasses.field(default_factory=LossWeights)
+    loss: LossWeights = dataclasses.field(default_factory=default_loss)
     curriculum_start: float | None = None
     curriculum_fraction: float = 0.5
     log_every: int = 50
@@ -73,6 +81,11 @@ class TrainConfig:
         if not isinstance(self.data, SyntheticConfig | DataSpec):
             raise TypeError(
                 f"`data` must be a SyntheticConfig or a DataSpec, got {self.data!r:.80}"
+            )
+        if len(self.spec.modalities) < 2:
+            raise ValueError(
+                f"`{shown('modalities')}` {list(self.spec.modalities)} is one modality: there "
+                "is nothing to align (a shared-latent run needs two or more, e.g. image,audio)"
             )
         towers = default_towers(self.data) if self.towers is None else self.towers
         object.__setattr__(self, "towers", check_choice(towers, "towers", TOWERS))
@@ -165,10 +178,12 @@ class TrainConfig:
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown training config field(s) {sorted(unknown)}")
-        loss = fields.get("loss", {})
-        if not isinstance(loss, Mapping):
-            raise ValueError(f"`loss` must be a JSON object, got {loss!r:.60}")
-        values = {**fields, "loss": LossWeights(**loss)}
+        values = dict(fields)
+        if "loss" in fields:
+            loss = fields["loss"]
+            if not isinstance(loss, Mapping):
+                raise ValueError(f"`loss` must be a JSON object, got {loss!r:.60}")
+            values["loss"] = LossWeights(**loss)
         if isinstance(fields.get("data"), Mapping):
             values["data"] = _data_from_dict(fields["data"])
         return cls(**values)

@@ -71,6 +71,15 @@ def embed(
     return {m: np.concatenate(parts[m]) for m in names}
 
 
+def non_finite(latents: dict[str, np.ndarray]) -> str | None:
+    """What is not finite in `latents` (`embed`'s), or None when every value is."""
+    for m, values in latents.items():
+        bad = ~np.all(np.isfinite(values), axis=-1)
+        if bad.any():
+            return f"the {m} embeddings of {int(bad.sum())} of {bad.size} items are NaN or infinite"
+    return None
+
+
 def _items(data: Any, gallery: int | None, key: PRNGKeyArray | None) -> tuple[dict, dict]:
     """The arrays to evaluate on, and what to record about them."""
     if isinstance(data, SyntheticConfig):
@@ -144,6 +153,12 @@ def evaluate(
     if missing:
         raise ValueError(f"the data has no {missing}; it has {sorted(items)}")
     latents = embed(model, {m: items[m] for m in chosen})
+    problem = non_finite(latents)
+    if problem is not None:
+        raise ValueError(
+            f"{problem}: the model is not usable (a checkpoint of a diverged run?); "
+            "evaluate an earlier checkpoint, or retrain with a lower learning rate"
+        )
     size = len(next(iter(latents.values())))
     present = items.get("present", {})
     has = {m: np.asarray(present.get(m, np.ones(size, bool))) for m in chosen}

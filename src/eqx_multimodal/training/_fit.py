@@ -45,7 +45,7 @@ from ..losses import shared_latent_loss
 from ..metrics import retrieval_metrics
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
-from ._evaluate import CHUNK, embed
+from ._evaluate import CHUNK, embed, non_finite
 from ._folder import DATA, EVALUATION, METRICS, prepare_run_folder
 from ._step import (
     init_state,
@@ -75,13 +75,30 @@ class TrainingDiverged(ValueError):
     checkpoint."""
 
 
-def _validation(model, config: TrainConfig, items: dict[str, Any]) -> dict[str, float]:
+@eqx.filter_jit
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [jax.numpy.all(jax.numpy.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jax.numpy.all(jax.numpy.stack(leaves)) if leaves else jax.numpy.asarray(True)
+
+
+def _validation(
+    model, config: TrainConfig, items: dict[str, Any]
+) -> tuple[dict[str, float], str | None]:
+    """The validation row, and what in it is not finite (None when all is)."""
     loss, terms = eqx.filter_jit(shared_latent_loss)(
         model, items, config.loss, items.get("present")
     )
     latents = embed(model, items)
     row: dict[str, float] = {"val_loss": float(loss)}
     row.update({f"val/{k}": float(v) for k, v in terms.items()})
+    problem = non_finite(latents)
+    bad = [k for k, v in row.items() if not math.isfinite(v)]
+    if bad:
+        problem = (
+            f"the validation {bad[0].replace('val_', '').replace('val/', '')} is {row[bad[0]]}"
+        )
+    if problem is not None:
+        return row, problem
     recalls = []
     for a in latents:
         for b in latents:
@@ -91,7 +108,7 @@ def _validation(model, config: TrainConfig, items: dict[str, Any]) -> dict[str, 
                 row[f"val_recall@10 {a}->{b}"] = r["recall@10"]
                 recalls.append(r["recall@10"])
     row["val_score"] = float(np.mean(recalls)) if recalls else 0.0
-    return row
+    return row, None
 
 
 def _check_resume(saved: TrainConfig, config: TrainConfig, start: int) -> list[str]:
@@ -148,6 +165,8 @@ def data_record(dataset: PairedDataset | PairedFolder) -> dict[str, Any]:
     if isinstance(dataset, PairedFolder):
         record["path"] = str(dataset.path.resolve())
         record["options"] = dataset.options()
+        if dataset.audio_rule is not None:
+            record["audio_length_rule"] = dataset.audio_rule
     return record
 
 
@@ -177,7 +196,9 @@ def fit(
     Writes `config.json`, `metrics.jsonl` (one JSON object a logged step; strict JSON),
     and a checkpoint every `checkpoint_every` steps, every `checkpoint_seconds`, at each
     validation that is the best so far, at the end, and when interrupted (Ctrl-C). A
-    loss that becomes NaN or infinite stops the run with `TrainingDiverged`.
+    loss, a validation loss or validation embeddings that become NaN or infinite stop
+    the run with `TrainingDiverged`; a checkpoint is written only when its state, and
+    its embeddings of the validation items, are finite.
 
     **Arguments:**
 
@@ -342,18 +363,30 @@ def _fit(
     bar = make_bar(stop, "train", unit="steps", enabled=talk, initial=start)
     previous: tuple[int, Any] | None = None  # the last step's loss, checked one step late
 
+    def diverged(problem: str, done: int) -> TrainingDiverged:
+        where = (
+            f"the last finite checkpoint is step {last_saved} in {out}"
+            if last_saved > 0
+            else "no checkpoint was saved"
+        )
+        return TrainingDiverged(
+            f"training diverged: {problem} at step {done}; {where} (try a lower learning rate)"
+        )
+
     def check_finite(done: int, loss: Any) -> None:
         value = float(loss)
         if not math.isfinite(value):
-            where = (
-                f"the last finite checkpoint is step {last_saved} in {out}"
-                if last_saved > 0
-                else "no checkpoint was saved"
-            )
-            raise TrainingDiverged(
-                f"training diverged: the loss is {value} at step {done}; {where} (try a "
-                "lower learning rate)"
-            )
+            raise diverged(f"the loss is {value}", done)
+
+    def check_state(at: TrainState, done: int, validated: bool) -> None:
+        """A checkpoint is finite everywhere: its state, and (unless just validated) its
+        embeddings of the validation items."""
+        if not bool(_all_finite(eqx.filter(local_copy(at), eqx.is_inexact_array))):
+            raise diverged("the parameters are not finite", done)
+        if primary and items is not None and not validated:
+            problem = non_finite(embed(local_copy(at.model), items))
+            if problem is not None:
+                raise diverged(problem, done)
 
     try:
         with bar:
@@ -382,7 +415,9 @@ def _fit(
                 score = None
                 if validating and items is not None:
                     check_finite(done, metrics["loss"])
-                    values = _validation(local_copy(state.model), config, items)
+                    values, problem = _validation(local_copy(state.model), config, items)
+                    if problem is not None:
+                        raise diverged(problem, done)
                     row = {**(row or {}), **values}
                     if values["val_score"] > best:
                         best = score = values["val_score"]
@@ -401,6 +436,7 @@ def _fit(
                 )
                 if due:
                     check_finite(done, metrics["loss"])
+                    check_state(state, done, validated=validating)
                     checkpoint(state, done, score)
                 bar.update(1)
     except KeyboardInterrupt:
@@ -408,6 +444,7 @@ def _fit(
         if done > last_saved:
             if previous is not None:
                 check_finite(*previous)
+            check_state(state, done, validated=False)
             checkpoint(state, done)
         raise
     finally:

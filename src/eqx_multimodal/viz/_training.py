@@ -92,23 +92,73 @@ def _cell(value: Any, where: str) -> str:
     return f"{number:.3g}"
 
 
+def _best_step(curves: Mapping[str, tuple[list[float], list[float]]]) -> float | None:
+    """The step of the best validation score (the first, as `fit` keeps it)."""
+    steps, values = curves.get("val_score", ([], []))
+    finite = [(v, -i) for i, v in enumerate(values) if math.isfinite(v)]
+    return steps[-max(finite)[1]] if finite else None
+
+
+def _evaluation_table(
+    retrieval: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any]
+) -> tuple[list[str], list[str], list[list[str]]]:
+    """The rows, columns and cells of the final table: the retrieval metrics, the
+    two-tower R@1 of re-ranked pairs, and the same-label P@1 when the data has labels."""
+    metrics = list(dict.fromkeys(m for row in retrieval.values() for m in row))
+    two_tower = evaluation.get("retrieval_two_tower") or {}
+    labels = evaluation.get("label_retrieval") or {}
+    rows = list(dict.fromkeys([*retrieval, *labels]))
+    columns = [*metrics]
+    if two_tower:
+        columns.append("two-tower recall@1")
+    if labels:
+        columns.append("same-label P@1")
+    cells = []
+    for d in rows:
+        row = retrieval.get(d, {})
+        line = [_cell(row[m], f"[{d!r}][{m!r}]") if m in row else "-" for m in metrics]
+        if two_tower:
+            got = two_tower.get(d, {})
+            line.append(f"{_number(got['recall@1']):.3g}" if "recall@1" in got else "-")
+        if labels:
+            got = labels.get(d, {})
+            line.append(f"{_number(got['precision@1']):.3g}" if "precision@1" in got else "-")
+        cells.append(line)
+    return rows, columns, cells
+
+
+def _checkpoint_lines(evaluation: Mapping[str, Any], best: float | None) -> str:
+    """Which checkpoint the final table is of, and which is the best by validation."""
+    step = _number(evaluation.get("checkpoint_step"))
+    parts = []
+    if step is not None:
+        parts.append(f"evaluated: the latest checkpoint, step {step:g}")
+    if best is not None:
+        parts.append(f"best by validation recall: step {best:g} (evaluate --best)")
+    return "; ".join(parts)
+
+
 def training_report(
     history: Sequence[Mapping[str, Any]],
     retrieval: Mapping[str, Mapping[str, Any]],
     path: str | os.PathLike,
     *,
     dpi: int = 100,
+    evaluation: Mapping[str, Any] | None = None,
 ) -> Any:
     """Training curves and a retrieval table, written as one PNG.
 
     Every numeric key of the history other than `"step"` is a curve, drawn against the
     step where it is present, in one of the panels of `PANELS` (those that have curves,
-    three a row, the table below them): the loss and the validation loss (each its own
-    colour); the contrastive terms and the reconstruction (and cycle) terms, one colour
-    a pair or modality, validation dashed; the temperatures; the validation recall, one
-    colour a pair, R@1 solid and R@10 dashed (and the score that picks the best
-    checkpoint, black); throughput (steps/s, and the alignment when a curriculum moves
-    it); anything else. Loss panels whose values are all positive have a log scale.
+    three a row, the last of a row widened to fill it; the validation recall in a row of
+    its own, its legend beside it; the table below them): the loss and the validation
+    loss (each its own colour); the contrastive terms and the reconstruction (and cycle)
+    terms, one colour a pair or modality, validation dashed; the temperatures; the
+    validation recall of the two towers (as `fit` validates), one colour a pair, R@1
+    solid and R@10 dashed (and the score that picks the best checkpoint, black);
+    throughput (steps/s, and the alignment when a curriculum moves it); anything else.
+    Loss panels whose values are all positive have a log scale. The step of the best
+    validation score is marked (dotted) on the loss and recall panels.
 
     **Arguments:**
 
@@ -118,6 +168,11 @@ def training_report(
         {"recall@1": 0.2, "median_rank": 5.0}}`; may be empty.
     - `path`: where to write the PNG.
     - `dpi`: keyword only. Pixels an inch.
+    - `evaluation`: keyword only. The rest of the evaluation (`training.evaluate`'s
+        result, as `evaluation.json`): the table then says which pairs were re-ranked
+        (with their two-tower recall@1 beside), the same-label precision@1 and the
+        zero-shot accuracy when the data has labels, and which checkpoint it evaluated
+        (`"checkpoint_step"`, marked on the curves).
 
     **Returns:**
 
@@ -136,11 +191,13 @@ def training_report(
     curves = _curves(history)
     if not isinstance(retrieval, Mapping):
         raise TypeError(f"`retrieval` must be a dict of dicts, got {retrieval!r:.80}")
-    metrics = list(dict.fromkeys(m for row in retrieval.values() for m in row))
-    cells = [
-        [_cell(row[m], f"[{d!r}][{m!r}]") if m in row else "-" for m in metrics]
-        for d, row in retrieval.items()
-    ]
+    if evaluation is None:
+        evaluation = {}
+    if not isinstance(evaluation, Mapping):
+        raise TypeError(f"`evaluation` must be a dict or None, got {evaluation!r:.80}")
+    rows_of_table, columns_of_table, cells = _evaluation_table(retrieval, evaluation)
+    best = _best_step(curves)
+    evaluated = _number(evaluation.get("checkpoint_step"))
 
     panels: dict[str, list[str]] = {}
     for name in curves:
@@ -148,18 +205,22 @@ def training_report(
         values = curves[name][1]
         if name == "alignment" and len(set(values)) == 1:
             continue  # a constant alignment is in the title, not a curve
+        if not any(math.isfinite(v) for v in values):
+            continue  # nothing to draw: no empty panel
         panels.setdefault(panel, []).append(name)
+    recall = panels.pop("validation recall", None)
     order = [p for p in PANELS if p in panels]
-    columns = min(3, len(order))
+    columns = max(1, min(3, len(order)))
     rows = -(-len(order) // columns)
-    figure = new_figure(4.2 * columns + 0.8, 3.2 * rows + 2.4, dpi=check_int(dpi, "dpi"))
-    grid = figure.add_gridspec(rows + 1, columns, height_ratios=[3.0] * rows + [2.0])
+    heights = [3.0] * rows + ([3.0] if recall else []) + [2.0]
+    figure = new_figure(4.2 * columns + 0.8, 3.2 * len(heights) - 0.8, dpi=check_int(dpi, "dpi"))
+    grid = figure.add_gridspec(len(heights), columns, height_ratios=heights)
     palette = [f"C{i}" for i in range(10)]
-    for index, panel in enumerate(order):
-        ax = figure.add_subplot(grid[index // columns, index % columns])
+
+    def draw(ax: Any, panel: str, names: list[str]) -> list[Any]:
         colours: dict[str, str] = {}
         plotted = []
-        for name in panels[panel]:
+        for name in names:
             steps, values = curves[name]
             _, series, dashed = _panel(name)
             colour = colours.setdefault(series, palette[len(colours) % len(palette)])
@@ -175,23 +236,78 @@ def training_report(
             plotted += [v for v in values if math.isfinite(v)]
         if panel in _LOG_PANELS and plotted and min(plotted) > 0:
             ax.set_yscale("log")
-        ax.set_title(panel)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+        marks = []
+        if best is not None and panel in ("loss", "validation recall"):
+            marks.append(ax.axvline(best, color="0.3", linestyle=":", label="best checkpoint"))
+        return marks
+
+    for index, panel in enumerate(order):
+        row, column = divmod(index, columns)
+        last = index == len(order) - 1
+        ax = figure.add_subplot(grid[row, column:] if last else grid[row, column])
+        draw(ax, panel, panels[panel])
+        ax.set_title(panel)
         many = len(panels[panel]) > 6
         ax.legend(fontsize=6 if many else 7, ncol=2 if many else 1)
+    if recall:
+        cell = grid[rows, :].subgridspec(1, 2, width_ratios=[3.0, 1.0])
+        ax = figure.add_subplot(cell[0, 0])
+        marks = draw(ax, "validation recall", recall)
+        ax.set_title("validation recall, two-tower (R@1 solid, R@10 dashed)")
+        # The legend beside the curves: a colour a pair, then the styles.
+        from matplotlib.lines import Line2D
 
-    ax = figure.add_subplot(grid[rows, :])
+        handles, seen = [], {}
+        for line in ax.lines:
+            label = line.get_label()
+            if label.startswith("_") or line in marks:
+                continue
+            _, series, _ = _panel(label)
+            key = "val_score (picks the best)" if label == "val_score" else series
+            if key not in seen:
+                seen[key] = line.get_color()
+                handles.append(Line2D([], [], color=line.get_color(), label=key))
+        handles += [
+            Line2D([], [], color="0.3", linestyle="-", label="R@1"),
+            Line2D([], [], color="0.3", linestyle="--", label="R@10"),
+            *marks,
+        ]
+        side = figure.add_subplot(cell[0, 1])
+        side.axis("off")
+        side.legend(handles=handles, loc="center left", fontsize=7, frameon=False)
+
+    ax = figure.add_subplot(grid[len(heights) - 1, :])
     ax.axis("off")
-    ax.set_title("retrieval")
-    if cells and metrics:
-        table = ax.table(cellText=cells, rowLabels=list(retrieval), colLabels=metrics, loc="center")
+    reranked = sorted(evaluation.get("retrieval_two_tower") or {})
+    title = "retrieval on held-out data"
+    if evaluation:
+        title += (
+            f" ({', '.join(reranked)} re-ranked by the verifier, the rest two-tower)"
+            if reranked
+            else " (two-tower)"
+        )
+    if cells and columns_of_table:
+        table = ax.table(
+            cellText=cells, rowLabels=rows_of_table, colLabels=columns_of_table, loc="center"
+        )
         table.scale(1.0, 1.3)
     else:
         ax.text(0.5, 0.5, "no retrieval results", ha="center", va="center", color="0.4")
+    notes = []
+    zero_shot = evaluation.get("zero_shot") or {}
+    if zero_shot:
+        shots = ", ".join(f"{m} {_number(v):.3g}" for m, v in zero_shot.items())
+        notes.append(f"zero-shot accuracy from the label names: {shots}")
+    which = _checkpoint_lines(evaluation, best)
+    if which:
+        notes.append(which)
+    ax.set_title("\n".join([title, *notes]))
     last = history[-1]
+    evaluated_text = "" if evaluated is None else f", evaluated at step {evaluated:g}"
     figure.suptitle(
         f"Training: {len(history)} records, step {_number(last['step']):g}, "
-        f"loss {_number(last['loss']):.4g}"
+        f"loss {_number(last['loss']):.4g}{evaluated_text}"
     )
     return save(figure, path)
