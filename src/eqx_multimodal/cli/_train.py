@@ -245,14 +245,14 @@ def run(args: argparse.Namespace) -> int:
     _join(args)
     _check_out(args)
     on_data = args.data is not None
+    if args.split_seed is not None:
+        check_seed(args.split_seed, "split_seed")
     _check_context(args)
     steps = check_int(
         (DEFAULT_DATA_STEPS if on_data else DEFAULT_STEPS) if args.steps is None else args.steps,
         "steps",
         maximum=MAX_COUNT,
     )
-    if args.split_seed is not None:
-        check_seed(args.split_seed, "split_seed")
     batch_size = (
         (DEFAULT_DATA_BATCH if on_data else DEFAULT_BATCH)
         if args.batch_size is None
