@@ -576,3 +576,11 @@ def test_train_on_a_full_disk_says_so(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert run_cli(["train", "--steps", "1", "--out", str(out), *TINY_ARGS]) == 1
     assert one_line(capsys) == f"eqx-multimodal train: error: no space left on {out}"
+
+
+@pytest.mark.parametrize("rate", ["4000", -1, 0.5])
+def test_a_manifest_sample_rate_is_a_positive_integer(tmp_path, rate):
+    folder = audio_folder(tmp_path / "a")
+    edit_manifest(folder, lambda m: m.update(sample_rate=rate))
+    with pytest.raises(ValueError, match="manifest.json: 'sample_rate' must be a positive integer"):
+        em.PairedFolder(folder)

@@ -206,6 +206,8 @@ class PairedFolder:
         if sample_rate is not None:
             sample_rate = check_int(sample_rate, "sample_rate")
         rate, source = _expected(sample_rate, "sample_rate", manifest)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+            raise ValueError(f"{source}: 'sample_rate' must be a positive integer, got {rate!r}")
         headers = {}
         for record in self.records:
             if "audio" in record:
