@@ -554,6 +554,9 @@ def test_only_the_packages_own_refusals_are_usage_errors(monkeypatch, tmp_path, 
     monkeypatch.setattr(_generate, "run", refusal)
     assert run_cli(argv) == 2
     assert "error: `ids` must be a list of sample ids" in one_line(capsys)
+    monkeypatch.setattr(_generate, "run", lambda args: {}["key"])  # a KeyError: a bug
+    assert run_cli(argv) == 1
+    assert "a bug in eqx-multimodal: KeyError: 'key'" in one_line(capsys)
 
 
 def test_subpackages_are_reachable_from_the_top():
