@@ -94,7 +94,9 @@ class PairedFolder:
         - `audio_seconds`: keyword only. The same in seconds (at `sample_rate`).
         - `tokenizer`: keyword only. Turns the captions of a `text.jsonl` of
             `{"id", "text"}` lines into ids; default a `ByteTokenizer` long enough for
-            the longest caption. Token lines are used as they are.
+            the longest caption, up to 512 ids (longer captions are cut and counted,
+            `counts()`). Token lines are used as they are (ids below 2**20, at most
+            4096 a line; see `data/_limits.py`).
         - `allow_missing`: keyword only. Let samples lack some modalities (each
             modality's presence is recorded; see `PairedDataset`).
         """
