@@ -587,3 +587,10 @@ def test_a_manifest_sample_rate_is_a_positive_integer(tmp_path, rate):
     edit_manifest(folder, lambda m: m.update(sample_rate=rate))
     with pytest.raises(ValueError, match="manifest.json: 'sample_rate' must be a positive integer"):
         em.PairedFolder(folder)
+
+
+def test_fit_into_a_file_is_refused(tmp_path):
+    (tmp_path / "run").write_text("mine")
+    with pytest.raises(ValueError, match="'.*run' is a file, not a folder"):
+        fit(tiny(steps=2), tmp_path / "run", progress=False)
+    assert (tmp_path / "run").read_text() == "mine"
