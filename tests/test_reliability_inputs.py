@@ -96,6 +96,7 @@ def test_fit_refuses_a_folder_that_holds_a_run(tmp_path):
     with pytest.raises(ValueError, match=r"holds a run \(checkpoint.json, checkpoints, config"):
         fit(tiny(steps=2), out, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (out / LOCK).exists()  # released on the way out
     with pytest.raises(ValueError, match="`resume=True` and `overwrite=True` contradict"):
         fit(tiny(steps=2), out, resume=True, overwrite=True, progress=False)
 
