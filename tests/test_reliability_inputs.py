@@ -495,9 +495,10 @@ def test_resize_to_an_impossible_channel_count(tmp_path, capsys):
     assert "`--resize`: an image has 1 to 4 channels" in one_line(capsys)
 
 
-def test_an_empty_out_is_a_usage_error(capsys):
-    assert run_cli(["train", "--out", "", *TINY_ARGS]) == 2
-    assert "expected a folder, got ''" in one_line(capsys)
+@pytest.mark.parametrize("command", ["train", "export", "digits"])
+def test_an_empty_out_is_a_usage_error(capsys, command):
+    assert run_cli([command, "--out", ""]) == 2
+    assert "--out: expected a folder, got ''" in one_line(capsys)
 
 
 def test_a_coordinator_that_never_answers_times_out():
