@@ -96,6 +96,7 @@ def test_fit_refuses_a_folder_that_holds_a_run(tmp_path):
     with pytest.raises(ValueError, match=r"holds a run \(checkpoint.json, checkpoints, config"):
         fit(tiny(steps=2), out, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (out / LOCK).exists()  # released on the way out
     with pytest.raises(ValueError, match="`resume=True` and `overwrite=True` contradict"):
         fit(tiny(steps=2), out, resume=True, overwrite=True, progress=False)
 
@@ -494,9 +495,10 @@ def test_resize_to_an_impossible_channel_count(tmp_path, capsys):
     assert "`--resize`: an image has 1 to 4 channels" in one_line(capsys)
 
 
-def test_an_empty_out_is_a_usage_error(capsys):
-    assert run_cli(["train", "--out", "", *TINY_ARGS]) == 2
-    assert "expected a folder, got ''" in one_line(capsys)
+@pytest.mark.parametrize("command", ["train", "export", "digits"])
+def test_an_empty_out_is_a_usage_error(capsys, command):
+    assert run_cli([command, "--out", ""]) == 2
+    assert "--out: expected a folder, got ''" in one_line(capsys)
 
 
 def test_a_coordinator_that_never_answers_times_out():
@@ -554,6 +556,9 @@ def test_only_the_packages_own_refusals_are_usage_errors(monkeypatch, tmp_path, 
     monkeypatch.setattr(_generate, "run", refusal)
     assert run_cli(argv) == 2
     assert "error: `ids` must be a list of sample ids" in one_line(capsys)
+    monkeypatch.setattr(_generate, "run", lambda args: {}["key"])  # a KeyError: a bug
+    assert run_cli(argv) == 1
+    assert "a bug in eqx-multimodal: KeyError: 'key'" in one_line(capsys)
 
 
 def test_subpackages_are_reachable_from_the_top():
@@ -576,3 +581,18 @@ def test_train_on_a_full_disk_says_so(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert run_cli(["train", "--steps", "1", "--out", str(out), *TINY_ARGS]) == 1
     assert one_line(capsys) == f"eqx-multimodal train: error: no space left on {out}"
+
+
+@pytest.mark.parametrize("rate", ["4000", -1, 0.5])
+def test_a_manifest_sample_rate_is_a_positive_integer(tmp_path, rate):
+    folder = audio_folder(tmp_path / "a")
+    edit_manifest(folder, lambda m: m.update(sample_rate=rate))
+    with pytest.raises(ValueError, match="manifest.json: 'sample_rate' must be a positive integer"):
+        em.PairedFolder(folder)
+
+
+def test_fit_into_a_file_is_refused(tmp_path):
+    (tmp_path / "run").write_text("mine")
+    with pytest.raises(ValueError, match="'.*run' is a file, not a folder"):
+        fit(tiny(steps=2), tmp_path / "run", progress=False)
+    assert (tmp_path / "run").read_text() == "mine"

@@ -421,6 +421,8 @@ def hold_folder(folder: str | os.PathLike) -> Iterator[pathlib.Path]:
     folder is made if needed, and removed again if the block leaves it empty.
     """
     folder = pathlib.Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is a file, not a folder")
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     key = str(folder.resolve())

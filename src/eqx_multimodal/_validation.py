@@ -47,15 +47,14 @@ def argument_names(names: Mapping[str, str]) -> Iterator[None]:
 
 
 def refused_input(error: BaseException) -> bool:
-    """Whether `error` is one of this package's refusals of a value: a ValueError or
-    TypeError raised by a `raise` statement in the package's own code (every check
-    names the argument and the value), not one that Python, NumPy or JAX raised on the
-    way (a bug). The command line prints the first as a usage error and the second as a
-    bug."""
+    """Whether `error` is one of this package's refusals of a value: a ValueError,
+    TypeError or LookupError raised by a `raise` statement in the package's own code
+    (every check names the argument and the value), not one that Python, NumPy or JAX
+    raised on the way (a bug), which the command line reports as a bug."""
     import dis
     import os
 
-    if not isinstance(error, ValueError | TypeError):
+    if not isinstance(error, ValueError | TypeError | LookupError):
         return False
     tb = error.__traceback__
     if tb is None:

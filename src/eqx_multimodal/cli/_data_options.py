@@ -51,7 +51,7 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="ids a caption, begin and end marks included (byte tokenizer; longer captions "
-        "are cut and counted); default: the longest caption's",
+        "are cut and counted); default: the longest caption's, at most 512; at most 4096",
     )
     group.add_argument(
         "--split-seed",

@@ -1,10 +1,10 @@
 """`eqx-multimodal digits`: build the spoken-digits paired folder (real recordings)."""
 
 import argparse
-import pathlib
 import time
 from typing import Any
 
+from ._args import folder_path
 from ._errors import CommandError
 
 
@@ -19,7 +19,7 @@ def add_parser(commands: Any) -> None:
         '"eqx-multimodal[digits]") and espeak-ng (apt-get install espeak-ng).',
     )
     parser.add_argument(
-        "--out", type=pathlib.Path, required=True, metavar="DIR", help="a new (or empty) folder"
+        "--out", type=folder_path, required=True, metavar="DIR", help="a new (or empty) folder"
     )
     parser.add_argument(
         "--num-samples",

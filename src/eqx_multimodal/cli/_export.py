@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._args import add_data_options, config_from_args
+from ._args import add_data_options, config_from_args, folder_path
 from ._errors import CommandError
 
 
@@ -23,7 +23,11 @@ def add_parser(commands: Any) -> None:
         "--num-samples", metavar="N", type=int, default=100, help="samples to write (default 100)"
     )
     parser.add_argument(
-        "--out", metavar="DIR", type=Path, required=True, help="a new (or empty) folder to write"
+        "--out",
+        metavar="DIR",
+        type=folder_path,
+        required=True,
+        help="a new (or empty) folder to write",
     )
     parser.add_argument("--seed", metavar="N", type=int, default=0, help="seed (default 0)")
     parser.add_argument(

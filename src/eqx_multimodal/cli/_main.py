@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         enable_compile_cache(args)
         with argument_names(FLAGS):
             return run(args)
-    except (CommandError, ValueError, TypeError) as error:
+    except (CommandError, ValueError, TypeError, LookupError) as error:
         if not isinstance(error, CommandError) and not refused_input(error):
             return _bug(args, error)
         print(f"eqx-multimodal {args.command}: error: {error}", file=sys.stderr)

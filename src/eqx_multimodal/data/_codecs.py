@@ -122,7 +122,9 @@ def wave_header(path: Path, name: str) -> tuple[int, int, int]:
                 )
             return channels, rate, frames
     except (OSError, EOFError, wave.Error, struct.error) as error:
-        raise ValueError(f"{name}: cannot read it as a PCM WAV file ({error})") from None
+        raise ValueError(
+            f"{name}: cannot read it as a PCM WAV file ({str(error) or type(error).__name__})"
+        ) from None
 
 
 def read_wave(path: Path, name: str) -> tuple[np.ndarray, int]:
@@ -133,7 +135,9 @@ def read_wave(path: Path, name: str) -> tuple[np.ndarray, int]:
             frames = f.getnframes()
             raw = f.readframes(frames)
     except (OSError, EOFError, wave.Error, struct.error) as error:
-        raise ValueError(f"{name}: cannot read it as a PCM WAV file ({error})") from None
+        raise ValueError(
+            f"{name}: cannot read it as a PCM WAV file ({str(error) or type(error).__name__})"
+        ) from None
     if channels != 1:
         raise ValueError(f"{name}: {channels} channels; every audio file must be mono")
     if len(raw) != frames * width:

@@ -134,7 +134,9 @@ class PairedFolder:
         - `audio_seconds`: keyword only. The same in seconds (at `sample_rate`).
         - `tokenizer`: keyword only. Turns the captions of a `text.jsonl` of
             `{"id", "text"}` lines into ids; default a `ByteTokenizer` long enough for
-            the longest caption. Token lines are used as they are.
+            the longest caption, up to 512 ids (longer captions are cut and counted,
+            `counts()`). Token lines are used as they are (ids below 2**20, at most
+            4096 a line; see `data/_limits.py`).
         - `allow_missing`: keyword only. Let samples lack some modalities (each
             modality's presence is recorded; see `PairedDataset`).
         """
@@ -247,6 +249,8 @@ class PairedFolder:
         if sample_rate is not None:
             sample_rate = check_int(sample_rate, "sample_rate")
         rate, source = _expected(sample_rate, "sample_rate", manifest)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+            raise ValueError(f"{source}: 'sample_rate' must be a positive integer, got {rate!r}")
         headers = {}
         for record in self.records:
             if "audio" in record:

@@ -43,7 +43,9 @@ FILE_LIKE = re.compile(r"/|\.[A-Za-z0-9]{1,5}$")
 def check_id(sample_id: Any, where: str) -> str:
     """A sample id: a non-empty string without line breaks."""
     if not isinstance(sample_id, str) or not sample_id.strip() or "\n" in sample_id:
-        raise ValueError(f"{where}: the id must be a non-empty string, got {sample_id!r:.60}")
+        raise ValueError(
+            f"{where}: the id must be a non-empty string on one line, got {sample_id!r:.60}"
+        )
     return sample_id
 
 

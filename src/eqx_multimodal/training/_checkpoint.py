@@ -11,6 +11,7 @@ The last `keep` checkpoints and the best are kept; older ones are removed.
 """
 
 import hashlib
+import os
 import pathlib
 import re
 from typing import Any
@@ -50,7 +51,7 @@ def read_index(directory: pathlib.Path) -> dict[str, Any]:
             f"{str(directory)!r} is a file; pass the run's folder (the one that holds {INDEX})"
         )
     path = directory / INDEX
-    if not path.exists():
+    if not os.path.lexists(path):  # a link loop is an unreadable index, not none
         raise CheckpointError(f"{str(directory)!r} holds no checkpoint ({INDEX} expected)")
     try:
         index = read_json(path)
