@@ -53,7 +53,14 @@ FLAGS["curriculum_start"] = "--curriculum"
 
 
 def _items(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """The comma-separated items of `text` (`''` is none); an empty item between commas
+    (`0.5,,1`, `image,`) is refused, not dropped."""
+    parts = [part.strip() for part in text.split(",")]
+    if parts == [""]:
+        return []
+    if "" in parts:
+        raise argparse.ArgumentTypeError(f"an empty item between commas in {text!r}")
+    return parts
 
 
 def integers(text: str) -> tuple[int, ...]:

@@ -52,6 +52,10 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+#: Pixels an inch at most: a figure of a few inches stays a few hundred megapixels.
+MAX_DPI = 1200
+
+
 def run(args: argparse.Namespace) -> int:
     import jax.random as jr
 
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     alignments = check_alignments(args.alignments)
     num_samples = check_int(args.num_samples, "num_samples")
-    dpi = check_int(args.dpi, "dpi")
+    dpi = check_int(args.dpi, "dpi", maximum=MAX_DPI)
     config = config_from_args(args, alignment=alignments[0])
     preview_key, report_key = jr.split(seed_key(args.seed))
     preview_figure(alignments, key=preview_key, config=config, path=args.out, dpi=dpi)

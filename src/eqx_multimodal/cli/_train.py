@@ -376,6 +376,11 @@ def _check_context(args: argparse.Namespace) -> None:
                 "--split-seed does nothing with --val-data (nothing is split: all of --data "
                 "is trained on); drop one"
             )
+        if args.val_data is not None and args.val_data.resolve() == args.data.resolve():
+            raise CommandError(
+                "--val-data is the --data folder: validating on the samples trained on holds "
+                "nothing out; pass another folder, or drop --val-data to split --data"
+            )
     else:
         if args.val_data is not None:
             raise CommandError("--val-data goes with --data")

@@ -33,6 +33,11 @@ from ._writer import PairedFolderWriter
 
 
 NUM_IMAGES = 1797
+#: The largest image side and WAV rate `build_spoken_digits` makes: larger ones only
+#: upsample the 8x8 source and the 22050 Hz speech (and, far larger, exhaust memory
+#: before anything is written).
+MAX_IMAGE_SIZE = 512
+MAX_SAMPLE_RATE = 192_000
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 LABELS = tuple(str(d) for d in range(10))
 # Captions: `{w}` is the word, `{d}` the numeral. The bare numeral is one of them, so the
@@ -187,9 +192,10 @@ def build_spoken_digits(
     - `seed`: keyword only. Seeds every choice (subset, voice, rate, pitch, level, place
         in the clip, caption), so a folder is reproducible byte for byte.
     - `image_size`: keyword only. The images' side in pixels (grey). 16 is enough: the
-        source is 8x8.
+        source is 8x8. At most 512.
     - `sample_rate`: keyword only. The WAV files' rate in Hz (espeak-ng speaks at
-        22050 Hz; other rates are resampled with `scipy.signal.resample_poly`).
+        22050 Hz; other rates are resampled with `scipy.signal.resample_poly`), 8000 to
+        192000.
     - `duration`: keyword only. Every clip's length in seconds: the utterance, trimmed
         of silence (0.2-0.8 s), is placed at a random offset in it.
     - `workers`: keyword only. Threads running espeak-ng (default: the CPU count).
@@ -201,8 +207,8 @@ def build_spoken_digits(
     num_samples = NUM_IMAGES if num_samples is None else num_samples
     check_int(num_samples, "num_samples", maximum=NUM_IMAGES)
     check_seed(seed)
-    check_int(image_size, "image_size", minimum=8)
-    check_int(sample_rate, "sample_rate", minimum=8000)
+    check_int(image_size, "image_size", minimum=8, maximum=MAX_IMAGE_SIZE)
+    check_int(sample_rate, "sample_rate", minimum=8000, maximum=MAX_SAMPLE_RATE)
     check_real(duration, "duration", low=0.0, low_open=True, high=60.0)
     espeak = _espeak()
     images, targets = _digits()

@@ -18,6 +18,7 @@ against):
 """
 
 import math
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -27,7 +28,7 @@ import numpy as np
 from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
-from .._validation import is_traced
+from .._validation import check_key, is_traced
 from ._config import num_audio_samples, SyntheticConfig
 
 
@@ -358,6 +359,7 @@ def synthetic_item(
     ```
     """
     if not any(is_traced(x) for x in (index, key, config.alignment)):
+        _check_call(index, key, config, "index", ndim=0)
         batch = render_batch(key, jnp.asarray([index], dtype=jnp.uint32), config)
         return ordered({name: value[0] for name, value in batch.items()}, config)
     return _render_item(index, key, config)
@@ -393,9 +395,48 @@ def synthetic_batch(
 
     ```
     """
+    _check_call(indices, key, config, "indices", ndim=1)
     batch = render_batch(key, indices, config)
     # Pytrees sort dict keys; give them back in the guide's order.
     return ordered(batch, config)
+
+
+#: Items are numbered by 32-bit unsigned integers (`fold_in` takes 32 bits).
+MAX_INDEX = 2**32 - 1
+
+
+def _check_call(indices: Any, key: Any, config: Any, name: str, *, ndim: int) -> None:
+    """Concrete arguments of `synthetic_item` / `synthetic_batch`: integer indices in
+    [0, 2**32) (never wrapped around: index 2**32 would silently be item 0), a key and a
+    `SyntheticConfig`. Traced ones are the caller's to check."""
+    if not isinstance(config, SyntheticConfig):
+        raise TypeError(f"`config` must be a SyntheticConfig, got {config!r:.60}")
+    if not is_traced(key):
+        check_key(key)
+    if is_traced(indices):
+        return
+    what = "an integer" if ndim == 0 else "a 1-D array of integers (item positions)"
+    if isinstance(indices, bool | str | bytes):
+        raise TypeError(f"`{name}` must be {what}, got {indices!r:.60}")
+    try:
+        values = np.asarray(indices)
+    except (ValueError, TypeError, OverflowError):
+        raise TypeError(f"`{name}` must be {what}, got {indices!r:.60}") from None
+    if values.ndim != ndim or values.dtype == np.bool_ or values.dtype.kind not in "iuO":
+        raise TypeError(f"`{name}` must be {what}, got {_shown(indices)}")
+    flat = values.reshape(-1).tolist()
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in flat):
+        raise TypeError(f"`{name}` must be {what}, got {_shown(indices)}")
+    if flat and (min(flat) < 0 or max(flat) > MAX_INDEX):
+        within = "an integer" if ndim == 0 else "integers"
+        raise ValueError(f"`{name}` must be {within} in [0, 2**32 - 1], got {_shown(indices)}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, np.ndarray | jax.Array):
+        flat = np.asarray(value).reshape(-1)
+        return f"an array of shape {value.shape} and dtype {value.dtype}: {flat[:4].tolist()}"
+    return f"{value!r:.60}"
 
 
 def ordered(batch: Sample, config: SyntheticConfig) -> Sample:

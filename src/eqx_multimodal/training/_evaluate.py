@@ -2,7 +2,7 @@
 label-level retrieval and zero-shot classification when the data has labels, and the
 reconstruction loss of each decoder."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -55,11 +55,12 @@ def embed(
 
     ```
     """
-    names = [m for m in model.modalities if m in items]
+    names, size = _check_items(model, items)
     if not names:
         return {}
-    size = len(items[names[0]])
-    chunk = bucket(size, chunk)
+    if size == 0:
+        return {m: np.zeros((0, model.latent_dim), np.float32) for m in names}
+    chunk = bucket(size, check_int(chunk, "chunk"))
     parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
     for start in range(0, size, chunk):
         stop = min(start + chunk, size)
@@ -69,6 +70,53 @@ def embed(
         for m in names:
             parts[m].append(np.asarray(latents[m])[: stop - start])
     return {m: np.concatenate(parts[m]) for m in names}
+
+
+def _check_items(model: SharedLatentModel, items: Any) -> tuple[list[str], int]:
+    """`embed`'s items: a dict whose arrays of the model's modalities share their first
+    axis, with finite images and audio and token ids in the model's vocabulary (a NaN
+    would make NaN latents, an id out of range would silently read a clamped row)."""
+    if not isinstance(items, Mapping):
+        raise TypeError(f"`items` must be a dict of arrays by modality, got {items!r:.60}")
+    names = [m for m in model.modalities if m in items]
+    arrays = {m: np.asarray(items[m]) for m in names}
+    sizes = {m: (a.shape[0] if a.ndim else None) for m, a in arrays.items()}
+    if any(n is None for n in sizes.values()) or len(set(sizes.values())) > 1:
+        shapes = {m: a.shape for m, a in arrays.items()}
+        raise ValueError(
+            f"`items` must hold arrays with one leading axis of items, the same for every "
+            f"modality, got shapes {shapes}"
+        )
+    for m, values in arrays.items():
+        if m == "text":
+            if values.dtype.kind not in "iu":
+                raise TypeError(f"`items['text']` must hold integer token ids, got {values.dtype}")
+            vocab = _vocab_size(model.encoders["text"])
+            if values.size and (values.min() < 0 or (vocab is not None and values.max() >= vocab)):
+                within = (
+                    "non-negative" if vocab is None else f"in the model's vocabulary [0, {vocab})"
+                )
+                raise ValueError(
+                    f"`items['text']` holds token ids {values.min()}..{values.max()}; they must "
+                    f"be {within}"
+                )
+        elif values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int((~np.isfinite(values.reshape(len(values), -1))).any(axis=1).sum())
+            raise ValueError(
+                f"`items['{m}']`: {bad} of {len(values)} items hold NaN or infinite values"
+            )
+    return names, next(iter(sizes.values()), 0) or 0
+
+
+def _vocab_size(encoder: Any) -> int | None:
+    """Rows of a text encoder's token table, when it has one."""
+    for name in ("token_embedding", "embedding"):
+        table = getattr(encoder, name, None)
+        if isinstance(table, eqx.nn.Embedding):
+            return table.num_embeddings
+        if isinstance(table, jax.Array) and table.ndim == 2:
+            return table.shape[0]
+    return None
 
 
 def non_finite(latents: dict[str, np.ndarray]) -> str | None:
