@@ -169,3 +169,13 @@ def test_val_data_is_not_the_training_folder(tmp_path, capsys):
     assert run_cli([*argv, "--out", str(out), "--steps", "1", "--no-report"]) == 2
     assert "--val-data is the --data folder" in one_line(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["early_fusion", "late_fusion"])
+def test_fusion_of_a_list_says_how_to_call_it(name, without_runtime_typecheck):
+    fusion = getattr(em.nn, name)
+    arrays = [jnp.ones(3), jnp.zeros(3)]
+    # `late_fusion([a, b])` was AttributeError: 'list' object has no attribute 'shape'.
+    with without_runtime_typecheck(), pytest.raises(TypeError, match="as separate arguments"):
+        fusion(arrays)
+    assert fusion(*arrays).shape in {(3,), (6,)}

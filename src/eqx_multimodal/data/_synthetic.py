@@ -424,10 +424,14 @@ def _check_call(indices: Any, key: Any, config: Any, name: str, *, ndim: int) ->
         raise TypeError(f"`{name}` must be {what}, got {indices!r:.60}") from None
     if values.ndim != ndim or values.dtype == np.bool_ or values.dtype.kind not in "iuO":
         raise TypeError(f"`{name}` must be {what}, got {_shown(indices)}")
-    flat = values.reshape(-1).tolist()
-    if any(isinstance(v, bool) or not isinstance(v, int) for v in flat):
-        raise TypeError(f"`{name}` must be {what}, got {_shown(indices)}")
-    if flat and (min(flat) < 0 or max(flat) > MAX_INDEX):
+    if values.dtype.kind == "O":  # Python integers beyond 64 bits (or anything else)
+        flat = values.reshape(-1).tolist()
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in flat):
+            raise TypeError(f"`{name}` must be {what}, got {_shown(indices)}")
+        low, high = (min(flat), max(flat)) if flat else (0, 0)
+    else:
+        low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low < 0 or high > MAX_INDEX:
         within = "an integer" if ndim == 0 else "integers"
         raise ValueError(f"`{name}` must be {within} in [0, 2**32 - 1], got {_shown(indices)}")
 

@@ -28,7 +28,18 @@ def early_fusion(*features: Array) -> Float[Array, " n"]:
     """
     if not features:
         raise ValueError("`early_fusion` needs at least one input")
+    _check_arrays(features, "early_fusion")
     return jnp.concatenate([jnp.ravel(f).astype(jnp.float32) for f in features])
+
+
+def _check_arrays(values: tuple, name: str) -> None:
+    """Arrays as separate arguments: a list of them is one argument, not several."""
+    for value in values:
+        if not isinstance(value, jax.Array | np.ndarray | np.generic | float | int):
+            raise TypeError(
+                f"`{name}` takes arrays as separate arguments (`{name}(a, b)`, or "
+                f"`{name}(*arrays)`), got {type(value).__name__} {value!r:.40}"
+            )
 
 
 #: The guide's weights for (image, text, audio).
@@ -61,6 +72,7 @@ def late_fusion(
     check_choice(mode, "mode", ("concat", "mean", "weighted"))
     if not embeddings:
         raise ValueError("`late_fusion` needs at least one embedding")
+    _check_arrays(embeddings, "late_fusion")
     shapes = {e.shape for e in embeddings}
     if len(shapes) != 1:
         raise ValueError(f"embeddings must all have the same shape, got {sorted(shapes)}")
