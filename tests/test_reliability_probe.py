@@ -179,3 +179,19 @@ def test_fusion_of_a_list_says_how_to_call_it(name, without_runtime_typecheck):
     with without_runtime_typecheck(), pytest.raises(TypeError, match="as separate arguments"):
         fusion(arrays)
     assert fusion(*arrays).shape in {(3,), (6,)}
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        (dict(gallery=1), "`gallery` must be an integer >= 2, got 1"),
+        (dict(modalities=["image"]), r"`modalities` must name two or more.*\['image'\]"),
+    ],
+)
+def test_evaluate_refuses_what_retrieves_nothing(changes, message):
+    from eqx_multimodal.training import evaluate
+
+    model = SharedLatentModel(CONFIG, towers="guide", latent_dim=8, decoders=False, key=jr.key(0))
+    # Both returned {"retrieval": {}} as if evaluated.
+    with pytest.raises(ValueError, match=message):
+        evaluate(model, CONFIG, **{"gallery": 8, "key": jr.key(1), **changes})

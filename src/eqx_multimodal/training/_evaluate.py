@@ -133,6 +133,7 @@ def _items(data: Any, gallery: int | None, key: PRNGKeyArray | None) -> tuple[di
     if isinstance(data, SyntheticConfig):
         if gallery is None or key is None:
             raise ValueError("evaluating on synthetic data needs a `gallery` size and a `key`")
+        check_int(gallery, "gallery", minimum=2)  # one item retrieves nothing
         dataset = SyntheticDataset(data, gallery, key=key).materialise(CHUNK)
         items = {k: np.asarray(v) for k, v in dataset[:].items()}
         return items, {"gallery": gallery, "alignment": float(data.alignment)}
@@ -195,6 +196,11 @@ def evaluate(
     if unknown:
         raise ValueError(
             f"the model was not trained on {unknown} (it has {list(model.modalities)})"
+        )
+    if len(chosen) < 2 and not any(m in model.decoders for m in chosen):
+        raise ValueError(
+            f"`modalities` must name two or more modalities to retrieve between (or one "
+            f"the model has a decoder for), got {list(chosen)}"
         )
     items, record = _items(data, gallery, key)
     missing = [m for m in chosen if m not in items]
