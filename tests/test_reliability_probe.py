@@ -195,3 +195,10 @@ def test_evaluate_refuses_what_retrieves_nothing(changes, message):
     # Both returned {"retrieval": {}} as if evaluated.
     with pytest.raises(ValueError, match=message):
         evaluate(model, CONFIG, **{"gallery": 8, "key": jr.key(1), **changes})
+
+
+@pytest.mark.parametrize("name", ["AttentionFusion", "GatedFusion"])
+def test_fusion_modules_name_a_bad_key(name, without_runtime_typecheck):
+    # Was JAX's "unexpected PRNG key type <class 'NoneType'>", naming no argument.
+    with without_runtime_typecheck(), pytest.raises(TypeError, match="`key` must be a JAX PRNG"):
+        getattr(em.nn, name)(8, key=None)

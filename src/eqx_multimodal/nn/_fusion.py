@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Embedding
-from .._validation import check_choice, check_int, check_real, is_traced
+from .._validation import check_choice, check_int, check_key, check_real, is_traced
 from ._layers import biased_attention, check_heads
 
 
@@ -175,7 +175,7 @@ class AttentionFusion(eqx.Module):
         self.num_heads = num_heads
         self.num_modalities = check_int(num_modalities, "num_modalities")
         self.dropout_p = check_real(dropout, "dropout", low=0.0, high=1.0)
-        attention_key, type_key, output_key = jr.split(key, 3)
+        attention_key, type_key, output_key = jr.split(check_key(key), 3)
         self.attention = biased_attention(num_heads, d_model, dropout, key=attention_key)
         self.modality_embedding = 0.02 * jr.normal(type_key, (num_modalities, d_model))
         self.norm = eqx.nn.LayerNorm(d_model)
@@ -244,7 +244,7 @@ class GatedFusion(eqx.Module):
         """
         self.d_model = check_int(d_model, "d_model")
         self.num_modalities = check_int(num_modalities, "num_modalities")
-        hidden_key, out_key, output_key = jr.split(key, 3)
+        hidden_key, out_key, output_key = jr.split(check_key(key), 3)
         self.score_hidden = eqx.nn.Linear(d_model, d_model, key=hidden_key)
         self.score_out = eqx.nn.Linear(d_model, "scalar", key=out_key)
         self.modality_bias = jnp.zeros(num_modalities)
