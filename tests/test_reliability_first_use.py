@@ -231,6 +231,7 @@ def test_one_step_at_a_huge_learning_rate_is_an_error_not_a_table(tmp_path, caps
     assert not (out / "evaluation.json").exists()
 
 
+@pytest.mark.slow
 def test_every_checkpoint_named_finite_is_finite_everywhere(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(em.training.TrainingDiverged, match="training diverged") as info:
