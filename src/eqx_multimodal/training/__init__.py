@@ -6,7 +6,7 @@ from ._checkpoint import (
     read_index as read_index,
     save_checkpoint as save_checkpoint,
 )
-from ._config import TrainConfig as TrainConfig
+from ._config import GenerationConfig as GenerationConfig, TrainConfig as TrainConfig
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (
     fit as fit,
@@ -16,9 +16,11 @@ from ._fit import (
     write_evaluation as write_evaluation,
 )
 from ._step import (
+    GENERATION_STREAM as GENERATION_STREAM,
     init_state as init_state,
     INIT_STREAM as INIT_STREAM,
     make_batch_step as make_batch_step,
+    make_generators_of as make_generators_of,
     make_model as make_model,
     make_optimizer as make_optimizer,
     make_step as make_step,
