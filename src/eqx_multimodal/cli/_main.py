@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .._validation import argument_names
-from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train
+from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train, _translate
 from ._args import FLAGS
 from ._errors import CommandError
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for module in (_train, _evaluate, _embed, _generate, _export, _preview, _digits):
+    for module in (_train, _evaluate, _embed, _generate, _translate, _export, _preview, _digits):
         module.add_parser(commands)
     return parser
 

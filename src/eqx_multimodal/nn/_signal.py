@@ -434,7 +434,8 @@ def griffin_lim(
     def project(spectrum):
         wave = istft(spectrum, n_fft=n_fft, hop_length=hop_length, length=length)
         rebuilt = stft(wave, n_fft=n_fft, hop_length=hop_length)
-        return magnitude * jnp.exp(1j * jnp.angle(rebuilt))
+        phase = jnp.angle(rebuilt)
+        return jax.lax.complex(magnitude * jnp.cos(phase), magnitude * jnp.sin(phase))
 
     def body(_, carry):
         spectrum, previous = carry

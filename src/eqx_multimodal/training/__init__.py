@@ -31,3 +31,8 @@ from ._step import (
     TrainState as TrainState,
     VALIDATION_STREAM as VALIDATION_STREAM,
 )
+from ._translate import (
+    check_directions as check_directions,
+    generative_model as generative_model,
+    translate as translate,
+)
