@@ -213,6 +213,18 @@ class SpectrogramDecoder(AbstractDecoder):
         magnitude = stft_magnitude(wave, n_fft=self.n_fft, hop_length=self.hop_length)
         return jnp.log(SPECTRAL_FLOOR + magnitude)
 
+    @property
+    def summary_size(self) -> int:
+        """The size of `summary`."""
+        return self.frames + self.n_fft // 2 + 1
+
+    def summary(self, wave: Waveform) -> Float[Array, " summary"]:
+        """What a posterior may read of a target clip beside its latent: the mean
+        log-magnitude of every frame (when the sound is) and of every frequency (how it
+        sounds), `(frames + n_fft // 2 + 1,)`."""
+        spectrogram = self.spectrogram(wave)
+        return jnp.concatenate([jnp.mean(spectrogram, axis=1), jnp.mean(spectrogram, axis=0)])
+
     def teacher_output(
         self, condition: Condition, target: Waveform
     ) -> Float[Array, "frames freqs"]:

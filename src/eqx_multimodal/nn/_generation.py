@@ -6,7 +6,8 @@ A `ModalityGenerator` for target `t` reads the latents of the other modalities (
 a `SharedLatentModel`), projects each to the generator's width, fuses the present ones
 with the library's fusion and its presence mask (`AttentionFusion`, `GatedFusion`,
 `EarlyFusion` or `LateFusion`), and decodes `concat(condition, z)`. In training `z` is
-drawn from the posterior `q(z | condition, latent of the target)`; at generation time
+drawn from the posterior `q(z | condition, latent of the target, summary of the target)`
+(for audio the summary says when and how it sounds, which no source determines); at generation time
 from the prior `N(0, I)`, so `K` keys give `K` different outputs for one source where the
 source leaves the target open, and `greedy=True` takes the prior's mean and the
 decoder's most likely output.
@@ -34,6 +35,21 @@ from ._towers import make_decoder, MODALITY_NAMES
 #: The fusions a generator can use, by the name a config records.
 FUSIONS = ("attention", "gated", "early", "late")
 Fusion = AttentionFusion | GatedFusion | EarlyFusion | LateFusion
+
+
+def _summary_size(decoder: AbstractDecoder) -> int:
+    return decoder.summary_size if isinstance(decoder, SpectrogramDecoder) else 0
+
+
+def _summary(decoder: AbstractDecoder, target: Array) -> Float[Array, " summary"]:
+    """What the posterior reads of the target itself beside its latent: for audio, when
+    and how it sounds (`SpectrogramDecoder.summary`), which a contrastive latent may
+    not keep (where a word falls in its clip); nothing for the other modalities."""
+    if isinstance(decoder, SpectrogramDecoder):
+        return decoder.summary(target)
+    return jnp.zeros(0, jnp.float32)
+
+
 SourceLatents = Float[Array, "sources latent_dim"]
 SourceMask = Bool[Array, " sources"]
 
@@ -124,7 +140,12 @@ class ModalityGenerator(eqx.Module):
         self.projections = tuple(eqx.nn.Linear(latent_dim, width, key=k) for k in keys)
         self.fusion = make_fusion(fusion, width, max(1, len(self.sources)), key=fusion_key)
         self.posterior = eqx.nn.MLP(
-            width + latent_dim, 2 * z_dim, width, 1, activation=jax.nn.gelu, key=posterior_key
+            width + latent_dim + _summary_size(decoder),
+            2 * z_dim,
+            width,
+            1,
+            activation=jax.nn.gelu,
+            key=posterior_key,
         )
 
     def __check_init__(self):
@@ -167,10 +188,15 @@ class ModalityGenerator(eqx.Module):
         return self.fusion(projected, present)
 
     def posterior_params(
-        self, condition: Float[Array, " width"], target_latent: Float[Array, " latent_dim"]
+        self,
+        condition: Float[Array, " width"],
+        target_latent: Float[Array, " latent_dim"],
+        target: Array,
     ) -> tuple[Float[Array, " z_dim"], Float[Array, " z_dim"]]:
-        """The mean and log-variance of `q(z | condition, latent of the target)`."""
-        out = self.posterior(jnp.concatenate([condition, target_latent]))
+        """The mean and log-variance of `q(z | condition, latent of the target, summary
+        of the target)`."""
+        summary = _summary(self.decoder, target)
+        out = self.posterior(jnp.concatenate([condition, target_latent, summary]))
         mean, log_var = jnp.split(out, 2)
         return mean, jnp.clip(log_var, -10.0, 5.0)
 
@@ -187,7 +213,7 @@ class ModalityGenerator(eqx.Module):
         `teacher_output`, with `z` drawn from the posterior by `key`), and the KL
         divergence of the posterior from the prior `N(0, I)`."""
         condition = self.condition(latents, present)
-        mean, log_var = self.posterior_params(condition, target_latent)
+        mean, log_var = self.posterior_params(condition, target_latent, target)
         z = mean + jnp.exp(0.5 * log_var) * jr.normal(key, mean.shape, mean.dtype)
         kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var)
         return self.decoder.teacher_output(jnp.concatenate([condition, z]), target), kl
