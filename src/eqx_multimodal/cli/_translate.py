@@ -77,6 +77,37 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _check_names(args: argparse.Namespace) -> None:
+    """The modalities named as they must be, before anything is read."""
+    from .._types import MODALITIES
+
+    sources = list(args.sources)
+    if not sources:
+        raise CommandError("--from must name at least one modality, e.g. --from audio")
+    for name in [*sources, args.target]:
+        if name not in MODALITIES:
+            raise CommandError(f"unknown modality {name!r}; choose from {list(MODALITIES)}")
+    repeated = sorted({n for n in sources if sources.count(n) > 1})
+    if repeated:
+        raise CommandError(f"--from names {repeated[0]!r} more than once")
+    if args.target in sources:
+        raise CommandError(
+            f"--to {args.target!r} is also in --from; generate it from the other modalities"
+        )
+
+
+def _manifest_modalities(path: pathlib.Path) -> list[str] | None:
+    import json
+
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        return list(json.loads(manifest.read_text()).get("modalities") or []) or None
+    except (ValueError, AttributeError):
+        return None
+
+
 def _check_out(args: argparse.Namespace) -> None:
     out: pathlib.Path = args.out
     if not out.parent.is_dir():
@@ -108,6 +139,12 @@ def _sources(args: argparse.Namespace, config: Any) -> tuple[dict[str, Any], Any
     if args.data is not None:
         if args.gallery is not None:
             raise CommandError("--gallery is for synthetic runs; it cannot go with --data")
+        has = _manifest_modalities(args.data) if args.data.is_dir() else None
+        lacking = [m for m in args.sources if has is not None and m not in has]
+        if lacking:
+            raise CommandError(
+                f"--data {args.data} has no {lacking[0]!r} (it has {has}); --from needs it"
+            )
         folder = run_folder(args.checkpoint, config, args.data, args.split)
         lacking = [m for m in args.sources if m not in folder.modalities]
         if lacking:
@@ -162,14 +199,15 @@ def run(args: argparse.Namespace) -> int:
     from ..training import check_directions, generative_model, translate
 
     samples = check_int(args.samples, "samples")
+    _check_names(args)
     _check_out(args)
+    if args.figure is not None and args.figure.suffix != ".png":
+        raise CommandError(f"--figure must end in .png, got {str(args.figure)!r}")
     config, state, step = load_run_of(args)
     model = generative_model(state, f"the run in {args.checkpoint}")
     sources_names, target_name = check_directions(
         model, list(args.sources), args.target, what="--from"
     )
-    if args.figure is not None and args.figure.suffix != ".png":
-        raise CommandError(f"--figure must end in .png, got {str(args.figure)!r}")
     args.sources = list(sources_names)
     sources, real, ids, labels = _sources(args, config)
     tokenizer = None

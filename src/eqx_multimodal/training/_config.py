@@ -234,6 +234,8 @@ class TrainConfig:
         generation = fields.get("generation")
         if generation is not None and not isinstance(generation, Mapping):
             raise ValueError(f"`generation` must be a JSON object or null, got {generation!r:.60}")
+        if generation is not None:
+            values["generation"] = GenerationConfig(**generation)
         if isinstance(fields.get("data"), Mapping):
             values["data"] = _data_from_dict(fields["data"])
         return cls(**values)
