@@ -183,3 +183,50 @@ def test_sample_diversity_refuses_bad_input():
         metrics.sample_diversity(np.full((3, 2, 4), np.nan))
     with pytest.raises(ValueError, match="real.*shape"):
         metrics.sample_diversity(np.zeros((3, 2, 4)), real=np.zeros((5, 3)))
+
+
+# -- the figure ----------------------------------------------------------------------------
+
+
+def test_translation_figure_draws_sources_samples_and_the_real_target(tmp_path):
+    from PIL import Image
+
+    from eqx_multimodal.viz import translation_figure
+
+    rng = np.random.default_rng(0)
+    n, k = 3, 2
+    sources = {
+        "audio": rng.normal(size=(n, CONFIG.num_audio_samples)).astype(np.float32),
+        "text": TOKENS[:n],
+    }
+    generated = rng.random((n, k, 8, 8, 3)).astype(np.float32)
+    real = rng.random((n, 8, 8, 3)).astype(np.float32)
+    path = tmp_path / "translation.png"
+    figure = translation_figure(
+        sources, generated, real, target="image", sample_rate=CONFIG.sample_rate, path=path
+    )
+    assert len(figure.axes) == n * (2 + k + 1)
+    assert [ax.get_title() for ax in figure.axes[:5]] == [
+        "source audio",
+        "source text",
+        "generated 1",
+        "generated 2",
+        "real image",
+    ]
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    assert pixels.std() > 10  # something is drawn
+    # Text out, one sample per source, no real target; rows capped.
+    captions = translation_figure(
+        {"image": real}, TOKENS[:n], target="text", decode=lambda t: "x" * len(t), max_rows=2
+    )
+    assert len(captions.axes) == 2 * 2
+    assert "xxxxxx" in [t.get_text() for t in captions.axes[1].texts]
+    with pytest.raises(ValueError, match="generated"):
+        translation_figure(sources, generated[:, :, 0, 0, 0], real, target="image")
+    with pytest.raises(ValueError, match="generated.*shape"):
+        translation_figure(sources, generated[..., :2], real, target="image")
+    with pytest.raises(ValueError, match="real_target"):
+        translation_figure(sources, generated, real[:2], target="image")
+    with pytest.raises(ValueError, match="sources"):
+        translation_figure({"smell": real}, generated, target="image")

@@ -15,6 +15,7 @@ from ._ceilings import (
     ceiling_scores as ceiling_scores,
     image_log_likelihood as image_log_likelihood,
     match_tones_to_gratings as match_tones_to_gratings,
+    observation_scores as observation_scores,
     text_log_likelihood_given_image as text_log_likelihood_given_image,
     text_set_log_likelihood as text_set_log_likelihood,
 )
@@ -30,6 +31,7 @@ from ._judges import (
     train_judge as train_judge,
 )
 from ._labels import label_precision as label_precision, zero_shot_accuracy as zero_shot_accuracy
+from ._reference import reference_coherence as reference_coherence
 from ._retrieval import (
     retrieval_metrics as retrieval_metrics,
     retrieval_metrics_from_scores as retrieval_metrics_from_scores,
