@@ -230,3 +230,109 @@ def test_translation_figure_draws_sources_samples_and_the_real_target(tmp_path):
         translation_figure(sources, generated, real[:2], target="image")
     with pytest.raises(ValueError, match="sources"):
         translation_figure({"smell": real}, generated, target="image")
+
+
+# -- reference coherence on the synthetic data ---------------------------------------------
+
+# Captions of 100 tokens: a 12-way audio -> text ceiling well above chance.
+SYNTH = SyntheticConfig(alignment=0.8, seq_length=100)
+
+
+@pytest.fixture(scope="module")
+def gallery():
+    from eqx_multimodal.data import synthetic_batch
+
+    return {
+        k: np.asarray(v)
+        for k, v in synthetic_batch(jnp.arange(12), key=jr.key(2), config=SYNTH).items()
+    }
+
+
+@pytest.mark.slow
+def test_reference_coherence_of_copies_is_the_ceiling_and_of_shuffles_near_chance(gallery):
+    copies = metrics.reference_coherence(
+        gallery["text"], gallery, source="audio", target="text", config=SYNTH, key=jr.key(0)
+    )
+    assert set(copies) == {"recall@1", "recall@10", "ceiling_recall@1", "ceiling_recall@10"}
+    # A generator that returns the real target reaches the ceiling exactly.
+    assert copies["recall@1"] == copies["ceiling_recall@1"]
+    assert copies["recall@10"] == copies["ceiling_recall@10"]
+    assert copies["ceiling_recall@1"] >= 0.25  # 12-way text -> audio at 0.8 (chance 0.08)
+    # Captions of other clips point elsewhere; K samples are averaged.
+    shuffled = np.roll(gallery["text"], 1, axis=0)
+    samples = np.stack([gallery["text"], shuffled], axis=1)
+    out = metrics.reference_coherence(
+        samples,
+        gallery["audio"],
+        source="audio",
+        target="text",
+        config=SYNTH,
+        key=jr.key(0),
+        ceiling=copies | {"recall@1": 1.0, "recall@10": 1.0},
+    )
+    assert out["ceiling_recall@1"] == 1.0  # a given ceiling is taken as it is
+    wrong = metrics.reference_coherence(
+        shuffled, gallery, source="audio", target="text", config=SYNTH, key=jr.key(0), ks=(1,)
+    )
+    assert wrong["recall@1"] <= 0.25
+    assert out["recall@1"] == pytest.approx((copies["recall@1"] + wrong["recall@1"]) / 2)
+
+
+def test_reference_coherence_refuses_bad_input(gallery):
+    kw = dict(config=SYNTH, key=jr.key(0))
+    with pytest.raises(ValueError, match="differ"):
+        metrics.reference_coherence(gallery["text"], gallery, source="text", target="text", **kw)
+    with pytest.raises(ValueError, match="target"):
+        metrics.reference_coherence(gallery["text"], gallery, source="audio", target="smell", **kw)
+    with pytest.raises(ValueError, match="generated.*per source"):
+        metrics.reference_coherence(
+            gallery["text"][:5], gallery, source="audio", target="text", **kw
+        )
+    with pytest.raises(ValueError, match="generated.*NaN"):
+        metrics.reference_coherence(
+            gallery["image"] * np.nan, gallery, source="audio", target="image", **kw
+        )
+    with pytest.raises(ValueError, match="ceiling"):
+        metrics.reference_coherence(
+            gallery["text"], gallery["audio"], source="audio", target="text", **kw
+        )
+    with pytest.raises(TypeError, match="config"):
+        metrics.reference_coherence(
+            gallery["text"],
+            gallery,
+            source="audio",
+            target="text",
+            config=CONFIG.spec,
+            key=jr.key(0),
+        )
+
+
+@pytest.mark.slow
+def test_reference_coherence_sees_a_blur():
+    # The sanity check, at 40 clips: an image rendered from one valid assignment
+    # of a clip's tones to the gratings points back to its clip; the pixel mean over 16
+    # assignments (where a pixel-loss decoder goes) much less often.
+    from eqx_multimodal.data import image_pattern, synthetic_batch
+
+    config = SyntheticConfig(alignment=0.8, modalities=["image", "audio"])
+    n = 40
+    batch = synthetic_batch(jnp.arange(n), key=jr.key(7), config=config)
+    tones = np.asarray(batch["latent"][:, :10])
+    rng = np.random.default_rng(0)
+
+    def render(z):
+        pattern = np.asarray(image_pattern(jnp.asarray(z, jnp.float32), 32, 32))
+        return np.repeat(pattern[:, :, None], 3, axis=2)
+
+    def assignment(i):
+        return render(tones[i][rng.permutation(10)[:8]])
+
+    one = np.stack([assignment(i) for i in range(n)])
+    blur = np.stack([np.mean([assignment(i) for _ in range(16)], axis=0) for i in range(n)])
+    kw = dict(source="audio", target="image", config=config, key=jr.key(0))
+    sharp = metrics.reference_coherence(one, batch, shortlist=5, restarts=4, **kw)
+    ceiling = {k: sharp[f"ceiling_{k}"] for k in ("recall@1", "recall@10")}
+    blurred = metrics.reference_coherence(blur, batch, ceiling=ceiling, shortlist=5, **kw)
+    assert sharp["ceiling_recall@10"] >= 0.95
+    assert sharp["recall@10"] >= 0.95
+    assert blurred["recall@10"] <= sharp["recall@10"] - 0.2
