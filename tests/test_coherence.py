@@ -309,13 +309,13 @@ def test_reference_coherence_refuses_bad_input(gallery):
 
 @pytest.mark.slow
 def test_reference_coherence_sees_a_blur():
-    # The sanity check, at 40 clips: an image rendered from one valid assignment
+    # The sanity check, at 30 clips: an image rendered from one valid assignment
     # of a clip's tones to the gratings points back to its clip; the pixel mean over 16
     # assignments (where a pixel-loss decoder goes) much less often.
     from eqx_multimodal.data import image_pattern, synthetic_batch
 
     config = SyntheticConfig(alignment=0.8, modalities=["image", "audio"])
-    n = 40
+    n = 30
     batch = synthetic_batch(jnp.arange(n), key=jr.key(7), config=config)
     tones = np.asarray(batch["latent"][:, :10])
     rng = np.random.default_rng(0)
@@ -330,9 +330,10 @@ def test_reference_coherence_sees_a_blur():
     one = np.stack([assignment(i) for i in range(n)])
     blur = np.stack([np.mean([assignment(i) for _ in range(16)], axis=0) for i in range(n)])
     kw = dict(source="audio", target="image", config=config, key=jr.key(0))
-    sharp = metrics.reference_coherence(one, batch, shortlist=5, restarts=4, **kw)
+    sharp = metrics.reference_coherence(one, batch, shortlist=3, restarts=2, **kw)
     ceiling = {k: sharp[f"ceiling_{k}"] for k in ("recall@1", "recall@10")}
-    blurred = metrics.reference_coherence(blur, batch, ceiling=ceiling, shortlist=5, **kw)
-    assert sharp["ceiling_recall@10"] >= 0.95
-    assert sharp["recall@10"] >= 0.95
-    assert blurred["recall@10"] <= sharp["recall@10"] - 0.2
+    blurred = metrics.reference_coherence(blur, batch, ceiling=ceiling, shortlist=0, **kw)
+    assert sharp["ceiling_recall@1"] >= 0.9
+    assert sharp["recall@1"] >= 0.9
+    # (At 200 clips: R@10 0.99 against 0.33; here R@10 is a third of the gallery.)
+    assert blurred["recall@1"] <= sharp["recall@1"] - 0.3
