@@ -59,7 +59,7 @@ def generation_loss(
     present: Mapping[str, Bool[Array, " batch"]] | None = None,
     *,
     key: PRNGKeyArray,
-    kl_weight: float = 1e-3,
+    kl_weight: float = 0.02,
     cycle_weight: float = 0.0,
     model: SharedLatentModel | None = None,
     rows: int | None = None,

@@ -7,7 +7,8 @@ a `SharedLatentModel`), projects each to the generator's width, fuses the presen
 with the library's fusion and its presence mask (`AttentionFusion`, `GatedFusion`,
 `EarlyFusion` or `LateFusion`), and decodes `concat(condition, z)`. In training `z` is
 drawn from the posterior `q(z | condition, latent of the target, summary of the target)`
-(for audio the summary says when and how it sounds, which no source determines); at generation time
+(for audio the summary says when and how it sounds, for an image it is the image
+pooled: what no source determines); at generation time
 from the prior `N(0, I)`, so `K` keys give `K` different outputs for one source where the
 source leaves the target open, and `greedy=True` takes the prior's mean and the
 decoder's most likely output.
@@ -26,7 +27,7 @@ from .._types import Scalar
 from .._validation import check_choice, check_int, check_modalities
 from ..data import as_spec
 from ._base import AbstractDecoder, check_sampling
-from ._decoders import SpectrogramDecoder
+from ._decoders import ImageDecoder, SpectrogramDecoder
 from ._fusion import AttentionFusion, EarlyFusion, GatedFusion, LateFusion
 from ._shared_latent import SharedLatentModel
 from ._towers import make_decoder, MODALITY_NAMES
@@ -37,16 +38,42 @@ FUSIONS = ("attention", "gated", "early", "late")
 Fusion = AttentionFusion | GatedFusion | EarlyFusion | LateFusion
 
 
+#: An image's summary is the image average-pooled to at most this side.
+SUMMARY_SIDE = 16
+
+
+def _pool(decoder: ImageDecoder) -> int:
+    height, width, _ = decoder.image_shape
+    return -(-max(height, width) // SUMMARY_SIDE)
+
+
 def _summary_size(decoder: AbstractDecoder) -> int:
-    return decoder.summary_size if isinstance(decoder, SpectrogramDecoder) else 0
+    if isinstance(decoder, SpectrogramDecoder):
+        return decoder.summary_size
+    if isinstance(decoder, ImageDecoder):
+        height, width, channels = decoder.image_shape
+        pool = _pool(decoder)
+        return -(-height // pool) * -(-width // pool) * channels
+    return 0
 
 
 def _summary(decoder: AbstractDecoder, target: Array) -> Float[Array, " summary"]:
-    """What the posterior reads of the target itself beside its latent: for audio, when
-    and how it sounds (`SpectrogramDecoder.summary`), which a contrastive latent may
-    not keep (where a word falls in its clip); nothing for the other modalities."""
+    """What the posterior reads of the target itself beside its latent, which a
+    contrastive latent need not keep: for audio when and how it sounds
+    (`SpectrogramDecoder.summary`: where a word falls in its clip, the voice), for an
+    image the image average-pooled to at most 16 x 16 (the hand, the stroke); nothing
+    for text (its decoder samples its own tokens)."""
     if isinstance(decoder, SpectrogramDecoder):
         return decoder.summary(target)
+    if isinstance(decoder, ImageDecoder):
+        height, width, channels = decoder.image_shape
+        pool = _pool(decoder)
+        rows, cols = -(-height // pool), -(-width // pool)
+        padded = jnp.pad(
+            target.astype(jnp.float32),
+            ((0, rows * pool - height), (0, cols * pool - width), (0, 0)),
+        )
+        return padded.reshape(rows, pool, cols, pool, channels).mean(axis=(1, 3)).reshape(-1)
     return jnp.zeros(0, jnp.float32)
 
 
