@@ -33,6 +33,8 @@ FLAGS = {
         "kl_weight",
         "fusion",
         "samples",
+        "judge_steps",
+        "reference_gallery",
         "reconstruction",
         "gallery",
         "val_gallery",
