@@ -80,7 +80,9 @@ def test_translate_writes_a_paired_folder(run, folder, tmp_path):
     out = tmp_path / "made"
     argv = ["translate", "--checkpoint", str(run), "--data", str(folder), "--from", "audio,text"]
     argv += ["--to", "image", "--samples", "2", "--seed", "3", "--quiet"]
-    assert run_cli([*argv, "--out", str(out)]) == 0
+    figure = tmp_path / "figure.png"
+    assert run_cli([*argv, "--out", str(out), "--figure", str(figure)]) == 0
+    assert figure.stat().st_size > 0
     made = em.PairedFolder(out)
     source = em.PairedFolder(folder)
     assert made.modalities == ("image", "text", "audio")
@@ -146,3 +148,44 @@ def test_refusals_are_one_line_errors(change, message, run, folder, tmp_path, ca
 
 def _plain_run(folder, tmp_path):
     return _run(folder, tmp_path / "plain", None)
+
+
+@pytest.mark.slow
+def test_generation_measures_judge_only_real_train_items(model, folder, monkeypatch):
+    from eqx_multimodal.training import _generation_eval
+
+    items = em.PairedFolder(folder).load()[:]
+    labels = list(em.PairedFolder(folder).labels)
+    train = {m: items[m][:24] for m in ("image", "text", "audio")}
+    test = {m: items[m][24:] for m in ("image", "text", "audio")}
+    seen = []
+    real_train_judge = _generation_eval.train_judge
+
+    def recording(modality, judged, *args, **kwargs):
+        seen.append((modality, np.asarray(judged)))
+        return real_train_judge(modality, judged, *args, **{**kwargs, "steps": 5})
+
+    monkeypatch.setattr(_generation_eval, "train_judge", recording)
+    result = _generation_eval.evaluate_generation(
+        model,
+        test,
+        labels[24:],
+        train,
+        labels[:24],
+        em.PairedFolder(folder).spec,
+        key=jr.key(0),
+        samples=2,
+    )
+    assert sorted(m for m, _ in seen) == ["audio", "image", "text"]
+    for modality, judged in seen:
+        np.testing.assert_array_equal(judged, train[modality])  # real train items only
+    names = {
+        "text->image", "audio->image", "text+audio->image",
+        "image->text", "audio->text", "image+audio->text",
+        "image->audio", "text->audio", "image+text->audio",
+    }  # fmt: skip
+    assert set(result["coherence"]) == names
+    for values in result["coherence"].values():
+        assert 0.0 <= values["accuracy"] <= 1.0 and 0.0 <= values["judge_on_real"] <= 1.0
+    assert set(result["fidelity"]) == set(result["diversity"]) == {"image", "text", "audio"}
+    assert result["diversity"]["image"]["diversity"] > 0.0

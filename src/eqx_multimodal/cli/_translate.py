@@ -201,8 +201,15 @@ def run(args: argparse.Namespace) -> int:
     samples = check_int(args.samples, "samples")
     _check_names(args)
     _check_out(args)
-    if args.figure is not None and args.figure.suffix != ".png":
-        raise CommandError(f"--figure must end in .png, got {str(args.figure)!r}")
+    if args.figure is not None:
+        if args.figure.suffix != ".png":
+            raise CommandError(f"--figure must end in .png, got {str(args.figure)!r}")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CommandError(
+                "--figure needs matplotlib: pip install 'eqx-multimodal[viz]'"
+            ) from None
     config, state, step = load_run_of(args)
     model = generative_model(state, f"the run in {args.checkpoint}")
     sources_names, target_name = check_directions(
@@ -261,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
             label_rows = None  # the writer takes labels for all samples or none
         writer.write(data, labels=label_rows, extra=extra, ids=out_ids)
     if args.figure is not None:
-        _figure(args, sources, made, real, labels, target_name)
+        _figure(args, sources, made, real, target_name, spec.sample_rate, tokenizer)
     if talk:
         print(
             f"{n} samples x {samples} ({what}, checkpoint step {step}) -> {args.out}",
@@ -271,12 +278,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _figure(
-    args: argparse.Namespace, sources: Any, made: Any, real: Any, labels: Any, target: str
+    args: argparse.Namespace,
+    sources: Any,
+    made: Any,
+    real: Any,
+    target: str,
+    sample_rate: int | None,
+    tokenizer: Any,
 ) -> None:
-    try:
-        from ..viz import translation_figure  # type: ignore[attr-defined]
-    except ImportError:
-        raise CommandError(
-            "--figure needs eqx_multimodal.viz.translation_figure and matplotlib"
-        ) from None
-    translation_figure(sources, made, target=target, real=real, labels=labels, path=args.figure)
+    from ..viz import translation_figure
+
+    decode = tokenizer.decode if tokenizer is not None and hasattr(tokenizer, "decode") else None
+    translation_figure(
+        sources,
+        made,
+        real,
+        target=target,
+        sample_rate=sample_rate,
+        decode=decode,
+        path=args.figure,
+    )
