@@ -44,6 +44,7 @@ SHAPES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["image", "text", "audio"])
 def test_shapes_jit_and_keys(target, getkey):
     generator = _generator(target)
@@ -72,6 +73,7 @@ def test_other_keys_give_other_samples(getkey):
     assert float(jnp.max(jnp.abs(a - b))) > 1e-4
 
 
+@pytest.mark.slow
 def test_vmap_equals_loop(getkey):
     generator = _generator("image")
     latents = jr.normal(getkey(), (3, 2, L))
@@ -134,6 +136,7 @@ def _batch(key, size=8):
     return batch, latents
 
 
+@pytest.mark.slow
 def test_one_optax_step_is_finite_and_lowers_the_loss(getkey):
     generators = nn.make_generators(SPEC, latent_dim=L, width=W, z_dim=Z, key=getkey())
     batch, latents = _batch(getkey())
@@ -170,6 +173,7 @@ def test_rows_without_their_target_count_for_nothing(getkey):
     assert float(base) == float(generation_loss(generators, latents, changed, present, key=key)[0])
 
 
+@pytest.mark.slow
 def test_generators_learn_what_the_source_says():
     """Each of 4 classes has its own source latent; after training, a nearest-mean
     classifier of real images (fitted on real images only) reads the class from every

@@ -126,7 +126,7 @@ def add_parser(commands: Any) -> None:
         type=float,
         default=None,
         metavar="WEIGHT",
-        help="with --generation: the weight of the VAE's KL term (default 0.02)",
+        help="with --generation: the weight of the VAE's KL term (default 0.005)",
     )
     parser.add_argument(
         "--reconstruction",

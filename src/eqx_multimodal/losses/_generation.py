@@ -40,7 +40,7 @@ def random_subsets(
 def _target_loss(generators: Generators, target: str, output: Array, item: Array) -> Scalar:
     decoder = generators.generators[target].decoder
     if isinstance(decoder, SpectrogramDecoder):
-        return jnp.mean((output - decoder.spectrogram(item)) ** 2)
+        return jnp.mean((output - decoder.training_target(item)) ** 2)
     if target == "image":
         return pixel_loss(output, item)
     if target == "text":
@@ -59,7 +59,7 @@ def generation_loss(
     present: Mapping[str, Bool[Array, " batch"]] | None = None,
     *,
     key: PRNGKeyArray,
-    kl_weight: float = 0.02,
+    kl_weight: float = 0.005,
     cycle_weight: float = 0.0,
     model: SharedLatentModel | None = None,
     rows: int | None = None,

@@ -143,8 +143,9 @@ class SpectrogramDecoder(AbstractDecoder):
     from it by Griffin-Lim inside the same compiled function.
 
     Trained with a spectral loss: `teacher_output` is the log-magnitude spectrogram and
-    `spectrogram(target)` the target's, `log(1e-3 + |STFT|)` of the centred Hann STFT
-    (`stft_magnitude`). A spectrogram carries no phase, so the decoder never averages
+    `training_target(target)` the target's, `log(1e-3 + |STFT|)` of the centred Hann STFT
+    (`stft_magnitude`), by default rolled so that the sound sits mid-clip. A
+    spectrogram carries no phase, so the decoder never averages
     phases into a blur as a waveform MLP does; the phase is reconstructed by
     `griffin_lim` (fast Griffin-Lim, a fixed number of iterations). The waveform is
     clipped to [-1, 1].
@@ -163,6 +164,7 @@ class SpectrogramDecoder(AbstractDecoder):
     n_fft: int = eqx.field(static=True)
     hop_length: int = eqx.field(static=True)
     iterations: int = eqx.field(static=True)
+    centre: bool = eqx.field(static=True)
     d_in: int = eqx.field(static=True)
     modality: ClassVar[str] = "audio"
 
@@ -176,6 +178,7 @@ class SpectrogramDecoder(AbstractDecoder):
         hidden: int = 256,
         num_blocks: int = 1,
         iterations: int = 32,
+        centre: bool = True,
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -186,9 +189,12 @@ class SpectrogramDecoder(AbstractDecoder):
         - `hidden`: keyword only. The width of the MLP.
         - `num_blocks`: keyword only. Residual blocks after the first layer.
         - `iterations`: keyword only. Griffin-Lim iterations.
+        - `centre`: keyword only. Train on the targets' `centred` spectrograms: the
+            sound made sits in the middle of its clip.
         - `key`: keyword only. The key of the initialisation.
         """
         self.d_in = check_int(d_in, "d_in")
+        self.centre = bool(centre)
         self.num_samples = check_int(num_samples, "num_samples")
         self.n_fft = check_int(n_fft, "n_fft", minimum=2)
         self.hop_length = check_int(hop_length, "hop_length")
@@ -213,17 +219,21 @@ class SpectrogramDecoder(AbstractDecoder):
         magnitude = stft_magnitude(wave, n_fft=self.n_fft, hop_length=self.hop_length)
         return jnp.log(SPECTRAL_FLOOR + magnitude)
 
-    @property
-    def summary_size(self) -> int:
-        """The size of `summary`."""
-        return self.frames + self.n_fft // 2 + 1
+    def centred(self, spectrogram: Float[Array, "frames freqs"]) -> Float[Array, "frames freqs"]:
+        """`spectrogram` rolled in time so that its energy centroid falls on the middle
+        frame (the edges it wraps are the clip's quiet ends)."""
+        power = jnp.mean(jnp.exp(2 * spectrogram), axis=1)
+        frames = jnp.arange(self.frames, dtype=power.dtype)
+        centroid = jnp.sum(frames * power) / jnp.maximum(jnp.sum(power), 1e-12)
+        shift = jnp.round(self.frames // 2 - centroid).astype(jnp.int32)
+        return jnp.roll(spectrogram, shift, axis=0)
 
-    def summary(self, wave: Waveform) -> Float[Array, " summary"]:
-        """What a posterior may read of a target clip beside its latent: the mean
-        log-magnitude of every frame (when the sound is) and of every frequency (how it
-        sounds), `(frames + n_fft // 2 + 1,)`."""
+    def training_target(self, wave: Waveform) -> Float[Array, "frames freqs"]:
+        """What the loss compares `teacher_output` with: `spectrogram(wave)`, `centred`
+        when the decoder centres (a sound's place in its clip is a nuisance no source
+        tells: learning it averages the places into a quiet smear)."""
         spectrogram = self.spectrogram(wave)
-        return jnp.concatenate([jnp.mean(spectrogram, axis=1), jnp.mean(spectrogram, axis=0)])
+        return self.centred(spectrogram) if self.centre else spectrogram
 
     def teacher_output(
         self, condition: Condition, target: Waveform

@@ -7,10 +7,9 @@ a `SharedLatentModel`), projects each to the generator's width, fuses the presen
 with the library's fusion and its presence mask (`AttentionFusion`, `GatedFusion`,
 `EarlyFusion` or `LateFusion`), and decodes `concat(condition, z)`. In training `z` is
 drawn from the posterior `q(z | condition, latent of the target, summary of the target)`
-(for audio the summary says when and how it sounds, for an image it is the image
-pooled: what no source determines); at generation time
-from the prior `N(0, I)`, so `K` keys give `K` different outputs for one source where the
-source leaves the target open, and `greedy=True` takes the prior's mean and the
+(for an image the summary is the image pooled: the hand, which no source
+determines); at generation time from the prior `N(0, I)`, so `K` keys give `K`
+different outputs for one source where the source leaves the target open, and `greedy=True` takes the prior's mean and the
 decoder's most likely output.
 """
 
@@ -48,8 +47,6 @@ def _pool(decoder: ImageDecoder) -> int:
 
 
 def _summary_size(decoder: AbstractDecoder) -> int:
-    if isinstance(decoder, SpectrogramDecoder):
-        return decoder.summary_size
     if isinstance(decoder, ImageDecoder):
         height, width, channels = decoder.image_shape
         pool = _pool(decoder)
@@ -59,12 +56,10 @@ def _summary_size(decoder: AbstractDecoder) -> int:
 
 def _summary(decoder: AbstractDecoder, target: Array) -> Float[Array, " summary"]:
     """What the posterior reads of the target itself beside its latent, which a
-    contrastive latent need not keep: for audio when and how it sounds
-    (`SpectrogramDecoder.summary`: where a word falls in its clip, the voice), for an
-    image the image average-pooled to at most 16 x 16 (the hand, the stroke); nothing
-    for text (its decoder samples its own tokens)."""
-    if isinstance(decoder, SpectrogramDecoder):
-        return decoder.summary(target)
+    contrastive latent need not keep: for an image the image average-pooled to at most
+    16 x 16 (the hand, the stroke); nothing for text (its decoder samples its own
+    tokens) or audio (a summary of the spectrogram let the posterior carry hundreds of
+    nats that samples from the prior could not reproduce)."""
     if isinstance(decoder, ImageDecoder):
         height, width, channels = decoder.image_shape
         pool = _pool(decoder)

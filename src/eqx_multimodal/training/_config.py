@@ -36,7 +36,7 @@ class GenerationConfig:
     z_dim: int = 16
     width: int = 128
     weight: float = 1.0
-    kl_weight: float = 0.02
+    kl_weight: float = 0.005
     cycle: float = 0.0
     stop_gradient: bool = True
     rows: int | None = None
