@@ -9,8 +9,8 @@ with the library's fusion and its presence mask (`AttentionFusion`, `GatedFusion
 drawn from the posterior `q(z | condition, latent of the target, summary of the target)`
 (for an image the summary is the image pooled: the hand, which no source
 determines); at generation time from the prior `N(0, I)`, so `K` keys give `K`
-different outputs for one source where the source leaves the target open, and `greedy=True` takes the prior's mean and the
-decoder's most likely output.
+different outputs for one source where the source leaves the target open, and
+`greedy=True` takes the prior's mean and the decoder's most likely output.
 """
 
 from collections.abc import Mapping, Sequence
