@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         target_name, made.reshape((n * samples,) + made.shape[2:]), tokenizer
     )
     extra = [{"source_id": ids[i], "sample": k} for i in range(n) for k in range(samples)]
-    metadata = {
+    metadata: dict[str, Any] = {
         "translated": {
             "run": str(args.checkpoint),
             "checkpoint_step": step,
