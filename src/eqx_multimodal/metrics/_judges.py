@@ -400,7 +400,7 @@ def train_judge(
     init_key, batch_key = jr.split(key)
     judge = Judge(modality, spec, num_classes, d_model=d_model, key=init_key)
     batches = jr.randint(batch_key, (steps, batch_size), 0, array.shape[0])
-    judge, losses = _train(
+    trained, losses = _train(
         judge,
         _as_input(array, modality),
         jnp.asarray(labels, jnp.int32),
@@ -411,4 +411,5 @@ def train_judge(
         raise ValueError(
             f"the judge's training loss is not finite (learning_rate {learning_rate:g}): lower it"
         )
-    return judge
+    assert isinstance(trained, Judge)
+    return trained

@@ -120,7 +120,9 @@ def reference_coherence(
     samples = array.shape[1]
     flat = _check_items(array.reshape(n * samples, *array.shape[2:]), target, config, "generated")
     pair = f"{target}->{source}"
-    options = dict(shortlist=shortlist, restarts=restarts, steps=steps, progress=progress)
+    options: dict[str, Any] = dict(
+        shortlist=shortlist, restarts=restarts, steps=steps, progress=progress
+    )
     # One key for both: a generator that returns the real targets scores the ceiling.
     out: dict[str, float] = {}
     recalls = []
