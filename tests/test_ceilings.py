@@ -384,3 +384,94 @@ def test_ceiling_scores_rejects_bad_input():
             SyntheticConfig(alignment=0.0),
             key=jr.key(0),
         )
+
+
+# -- noise-free images --------------------------------------------------------------------
+
+
+def test_noise_free_images_are_scored_on_one_scale():
+    # At alignment 1 an image has no noise: its residual under the true latents is
+    # rounding (~1e-12 of its variance), under the free fit a local minimum's (~1e-6), and
+    # a likelihood scaled by that residual put every image on its own scale (the ratio of
+    # the true latents to the free fit: +22,189 to +23,975 nats on these six). The floor makes
+    # a fit within 1e-3 of the image's variance perfect: the ratio of every true pair is
+    # 0, the same for every image.
+    config = SyntheticConfig(modalities=["image"], alignment=1.0)
+    batch = synthetic_batch(jnp.arange(6), key=jr.key(4), config=config)
+    stats = ceilings.image_statistics(batch["image"])
+    assert np.all(stats.within == 0.0)
+    fit = ceilings.fit_image_gratings(stats, key=jr.key(0))
+    truth = ceilings.image_log_likelihood(stats, np.asarray(batch["latent"][:, :8]))
+    count = 3 * 32 * 32
+    floor = ceilings.NOISE_FLOOR * 3 * stats.energy
+    expected = -0.5 * count * (np.log(2 * np.pi * floor / count) + 1.0)
+    np.testing.assert_allclose(truth, expected, rtol=1e-12)
+    np.testing.assert_allclose(truth - fit.log_likelihood, 0.0, atol=1e-9)
+    # A wrong latent still scores far below the truth.
+    wrong = ceilings.image_log_likelihood(stats, np.asarray(batch["latent"][::-1, :8]))
+    assert np.all(wrong < truth - 100.0)
+
+
+def test_noise_floor_leaves_noisy_images_unchanged(monkeypatch):
+    # Below alignment ~0.99 the residual is far above the floor: the scores are those of
+    # the plain profile likelihood, bit for bit (the README's ceilings stand).
+    config = SyntheticConfig(modalities=["image"], alignment=0.95)
+    batch = synthetic_batch(jnp.arange(4), key=jr.key(4), config=config)
+    stats = ceilings.image_statistics(batch["image"])
+    latents = np.asarray(batch["latent"][:, :8])
+    floored = ceilings.image_log_likelihood(stats, latents)
+    monkeypatch.setattr(ceilings._image, "NOISE_FLOOR", 0.0)
+    np.testing.assert_array_equal(floored, ceilings.image_log_likelihood(stats, latents))
+    # ... and far above it: the floor (the likelihood at a residual of 1e-3 of the
+    # image's variance) is 100s of nats above these.
+    total = stats.within + 3 * stats.energy
+    floor = -0.5 * 3072 * (np.log(2 * np.pi * 1e-3 * total / 3072) + 1.0)
+    assert np.all(floored < floor - 1000.0)
+
+
+@pytest.mark.slow
+def test_alignment_one_true_pairs_rank_first():
+    config = SyntheticConfig(modalities=["image", "audio"], alignment=1.0)
+    batch = synthetic_batch(jnp.arange(16), key=jr.key(6), config=config)
+    scores = ceilings.ceiling_scores(
+        batch, config, key=jr.key(0), shortlist=4, restarts=2, progress=False
+    )
+    for pair in ("image->audio", "audio->image"):
+        ranks = np.sum(scores[pair] > np.diag(scores[pair])[:, None], axis=1)
+        assert np.mean(ranks == 0) >= 0.9, pair
+
+
+@pytest.mark.slow
+def test_observation_scores_are_the_ceiling_scores_on_the_same_items():
+    config = SyntheticConfig(alignment=0.8)
+    batch = synthetic_batch(jnp.arange(5), key=jr.key(8), config=config)
+    options = dict(shortlist=2, restarts=2, steps=6)
+    expected = ceilings.ceiling_scores(batch, config, key=jr.key(1), progress=False, **options)
+    for pair, scores in expected.items():
+        query, gallery = pair.split("->")
+        got = ceilings.observation_scores(
+            batch[query], batch[gallery], pair=pair, config=config, key=jr.key(1), **options
+        )
+        np.testing.assert_array_equal(got, scores, err_msg=pair)
+
+
+def test_observation_scores_refuse_bad_input():
+    config = SyntheticConfig(alignment=0.8)
+    images = np.zeros((2, 32, 32, 3), np.float32)
+    audio = np.zeros((2, config.num_audio_samples), np.float32)
+    with pytest.raises(ValueError, match="pair"):
+        ceilings.observation_scores(
+            images, audio, pair="image->smell", config=config, key=jr.key(0)
+        )
+    with pytest.raises(ValueError, match="gallery.*shape"):
+        ceilings.observation_scores(
+            images, audio[:, :100], pair="image->audio", config=config, key=jr.key(0)
+        )
+    with pytest.raises(ValueError, match="queries.*NaN"):
+        ceilings.observation_scores(
+            images * np.nan, audio, pair="image->audio", config=config, key=jr.key(0)
+        )
+    with pytest.raises(TypeError, match="queries.*token"):
+        ceilings.observation_scores(
+            np.zeros((2, 50), np.float32), audio, pair="text->audio", config=config, key=jr.key(0)
+        )

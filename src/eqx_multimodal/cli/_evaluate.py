@@ -82,12 +82,107 @@ def add_parser(commands: Any) -> None:
         help="where --ceiling keeps its results (default $XDG_CACHE_HOME/eqx-multimodal, "
         "else ~/.cache/eqx-multimodal)",
     )
+    generation = parser.add_argument_group("a generation run (trained with --generation)")
+    generation.add_argument(
+        "--samples",
+        type=int,
+        default=4,
+        metavar="K",
+        help="samples generated from each held-out source (default 4)",
+    )
+    generation.add_argument(
+        "--judge-steps",
+        type=int,
+        default=500,
+        metavar="N",
+        help="--data: training steps of each modality's judge, trained on the real items of "
+        "the run's train split only (default 500)",
+    )
+    generation.add_argument(
+        "--reference-gallery",
+        type=int,
+        default=None,
+        metavar="N",
+        help="synthetic data: reference coherence on the first N items of the gallery "
+        "(default: all of it)",
+    )
+    generation.add_argument(
+        "--no-generation", action="store_true", help="skip the generation measures"
+    )
     parser.add_argument("--quiet", action="store_true", help="no table")
     parser.set_defaults(run=run)
 
 
 def _rerankable(config: Any, modalities: Any) -> bool:
     return config.towers == "sets" and {"image", "audio"} <= set(modalities)
+
+
+def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -> dict:
+    """The generation measures of a generation run (coherence, fidelity, diversity on a
+    folder; reference coherence on the synthetic data)."""
+    import sys
+
+    import jax.random as jr
+    import numpy as np
+
+    from .._validation import check_int, seed_key
+    from ..data import SyntheticDataset
+    from ..training import generative_model, stream_key, TEST_STREAM
+    from ..training._generation_eval import evaluate_generation, evaluate_reference_coherence
+
+    model = generative_model(state)
+    samples = check_int(args.samples, "samples")
+
+    def say(line: str) -> None:
+        if talk:
+            print(line, file=sys.stderr)
+
+    if args.data is not None:
+        if args.split == "train":
+            raise CommandError(
+                "--split train: the judges are trained on the train split; evaluate "
+                "generation on held-out samples (--split test or validation)"
+            )
+        folder = run_folder(args.checkpoint, config, args.data, args.split)
+        try:
+            train = run_folder(args.checkpoint, config, args.data, "train")
+        except CommandError:
+            raise CommandError(
+                "the generation measures need the run's train split of --data (the judges "
+                "train on it); pass --no-generation for retrieval only"
+            ) from None
+        if folder.labels is None or train.labels is None:
+            say("no labels in --data: no coherence with labels")
+            return {}
+        test_items, train_items = folder.load()[:], train.load()[:]
+        return evaluate_generation(
+            model,
+            test_items,
+            folder.labels,
+            train_items,
+            train.labels,
+            config.spec,
+            key=jr.fold_in(seed_key(config.seed), 7),
+            samples=samples,
+            judge_steps=check_int(args.judge_steps, "judge_steps"),
+            progress=say,
+        )
+    data = config.synthetic_config()
+    if args.alignment is not None:
+        data = data.replace(alignment=args.alignment)
+    seed = config.seed if args.seed is None else args.seed
+    size = check_int(args.reference_gallery or args.gallery, "reference_gallery", minimum=2)
+    gallery = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))
+    items = {k: np.asarray(v) for k, v in gallery.materialise(256)[:].items()}
+    reference = evaluate_reference_coherence(
+        model,
+        data,
+        gallery=size,
+        key=jr.fold_in(seed_key(seed), 7),
+        items=items,
+        progress=say,
+    )
+    return {"reference_coherence": reference, "reference_gallery": size}
 
 
 def _cache_dir(args: argparse.Namespace) -> pathlib.Path:
@@ -115,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     from .._progress import phase
     from .._validation import check_fits, check_int
     from ..training import evaluate, stream_key, TEST_STREAM
-    from ._tables import retrieval_table
+    from ._tables import generation_table, retrieval_table
 
     if args.json is not None and not args.json.parent.is_dir():
         raise CommandError(f"--json folder {str(args.json.parent)!r} does not exist")
@@ -190,6 +285,9 @@ def run(args: argparse.Namespace) -> int:
         result["seed"] = seed
         if args.ceiling:
             result["ceiling"] = _ceiling(args, data, gallery, seed, chosen, talk)
+    if state.generators is not None and not args.no_generation:
+        with phase("measuring generation", enabled=talk):
+            result.update(_generation(args, config, state, talk))
     result["checkpoint"] = {
         "run": str(args.checkpoint),
         "step": step,
@@ -199,4 +297,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, result)
     if not args.quiet:
         print(retrieval_table(result))
+        if state.generators is not None and not args.no_generation:
+            print()
+            print(generation_table(result))
     return 0

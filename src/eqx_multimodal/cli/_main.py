@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .._validation import argument_names, refused_input
-from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train
+from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train, _translate
 from ._args import FLAGS
 from ._cache import add_compile_cache_option, enable_compile_cache
 from ._errors import CommandError
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for module in (_train, _evaluate, _embed, _generate, _export, _preview, _digits):
+    for module in (_train, _evaluate, _embed, _generate, _translate, _export, _preview, _digits):
         module.add_parser(commands)
     for command in commands.choices.values():  # after the command too
         command.add_argument(

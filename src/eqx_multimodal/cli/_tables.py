@@ -73,3 +73,36 @@ def retrieval_table(result: dict[str, Any]) -> str:
         items = result.get("reconstruction_items")
         lines.append(f"reconstruction loss (first {items} items): {recon}")
     return "\n".join(lines)
+
+
+def generation_table(result: dict[str, Any]) -> str:
+    """The generation measures of `evaluate` on a generation run as tables."""
+    parts = []
+    coherence = result.get("coherence", {})
+    if coherence:
+        rows = [[name, v["accuracy"], v["judge_on_real"]] for name, v in coherence.items()]
+        parts.append(format_table(["coherence", "accuracy", "judge on real"], rows))
+    fidelity, diversity = result.get("fidelity", {}), result.get("diversity", {})
+    if fidelity:
+        rows = []
+        for name, v in fidelity.items():
+            d = diversity.get(name, {})
+            rows.append(
+                [
+                    name,
+                    v["frechet"],
+                    v["frechet_real"],
+                    d.get("diversity", float("nan")),
+                    d.get("real_diversity", float("nan")),
+                ]
+            )
+        header = ["generated", "Frechet", "Frechet real/real", "diversity", "real diversity"]
+        parts.append(format_table(header, rows))
+    reference = result.get("reference_coherence", {})
+    if reference:
+        rows = [
+            [name, v.get("recall@1"), v.get("recall@10"), v.get("ceiling_recall@10")]
+            for name, v in reference.items()
+        ]
+        parts.append(format_table(["reference coherence", "R@1", "R@10", "ceiling R@10"], rows))
+    return "\n\n".join(parts)

@@ -117,7 +117,28 @@ def add_parser(commands: Any) -> None:
         type=float,
         default=0.0,
         metavar="WEIGHT",
-        help="weight of the cycle-consistency loss (default 0: off)",
+        help="weight of the cycle-consistency loss (default 0: off); with --generation, "
+        "of the generators' cycle consistency (a generated image encoded again)",
+    )
+    generation = parser.add_argument_group("cross-modal generation")
+    generation.add_argument(
+        "--generation",
+        action="store_true",
+        help="also train one generator per modality, from the fused latents of any subset "
+        "of the others (a conditional VAE; `translate` runs them)",
+    )
+    generation.add_argument(
+        "--fusion",
+        choices=("attention", "gated", "early", "late"),
+        default=None,
+        help="with --generation: how the sources are fused (default attention)",
+    )
+    generation.add_argument(
+        "--kl-weight",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="with --generation: the weight of the VAE's KL term (default 0.005)",
     )
     parser.add_argument(
         "--reconstruction",
@@ -214,7 +235,25 @@ def _loss_weights(args: argparse.Namespace) -> Any:
     # autoregressive text decoder) and did not change retrieval.
     weight = check_real(args.reconstruction or 0.0, "reconstruction", low=0.0)
     reconstruction = {m: weight for m in MODALITIES} if weight > 0 else {}
-    return LossWeights(objective=args.objective, cycle=args.cycle, reconstruction=reconstruction)
+    # With --generation, --cycle is the generators' cycle consistency (`_generation`).
+    cycle = 0.0 if args.generation else args.cycle
+    return LossWeights(objective=args.objective, cycle=cycle, reconstruction=reconstruction)
+
+
+def _generation(args: argparse.Namespace) -> Any:
+    """The `GenerationConfig` of `--generation` (None without it)."""
+    from ..training import GenerationConfig
+
+    if not args.generation:
+        if args.fusion is not None or args.kl_weight is not None:
+            raise CommandError("--fusion and --kl-weight go with --generation")
+        return None
+    fields: dict[str, Any] = {"cycle": args.cycle}
+    if args.fusion is not None:
+        fields["fusion"] = args.fusion
+    if args.kl_weight is not None:
+        fields["kl_weight"] = args.kl_weight
+    return GenerationConfig(**fields)
 
 
 def _check_out(args: argparse.Namespace) -> None:
@@ -281,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=every if args.checkpoint_every is None else args.checkpoint_every,
         keep=args.keep,
         val_gallery=args.val_gallery,
+        generation=_generation(args),
     )
     if on_data:
         # The options are checked on a config of the synthetic data's shape; the real

@@ -1,6 +1,10 @@
 """Losses: reconstruction per modality, contrastive alignment, cycle consistency."""
 
 from ._contrastive import clip_loss as clip_loss, siglip_loss as siglip_loss
+from ._generation import (
+    generation_loss as generation_loss,
+    random_subsets as random_subsets,
+)
 from ._reconstruction import (
     default_fft_sizes as default_fft_sizes,
     generator_loss as generator_loss,

@@ -5,6 +5,7 @@ from ._base import AbstractDecoder as AbstractDecoder, AbstractEncoder as Abstra
 from ._decoders import (
     AudioDecoder as AudioDecoder,
     ImageDecoder as ImageDecoder,
+    SpectrogramDecoder as SpectrogramDecoder,
     TextDecoder as TextDecoder,
     TokenBagDecoder as TokenBagDecoder,
 )
@@ -24,8 +25,18 @@ from ._encoders import (
 from ._fusion import (
     AttentionFusion as AttentionFusion,
     early_fusion as early_fusion,
+    EarlyFusion as EarlyFusion,
     GatedFusion as GatedFusion,
     late_fusion as late_fusion,
+    LateFusion as LateFusion,
+)
+from ._generation import (
+    FUSIONS as FUSIONS,
+    GenerativeModel as GenerativeModel,
+    Generators as Generators,
+    make_fusion as make_fusion,
+    make_generators as make_generators,
+    ModalityGenerator as ModalityGenerator,
 )
 from ._generators import (
     CrossModalGenerator as CrossModalGenerator,
@@ -46,11 +57,14 @@ from ._shared_latent import l2_normalize as l2_normalize, SharedLatentModel as S
 from ._signal import (
     fit_gratings as fit_gratings,
     grating_products as grating_products,
+    griffin_lim as griffin_lim,
     GUIDE_FREQUENCIES as GUIDE_FREQUENCIES,
+    istft as istft,
     log_spectrogram as log_spectrogram,
     mel_filterbank as mel_filterbank,
     product_weights as product_weights,
     spectral_peaks as spectral_peaks,
+    stft as stft,
     stft_magnitude as stft_magnitude,
 )
 from ._towers import (

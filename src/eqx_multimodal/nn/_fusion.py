@@ -286,3 +286,87 @@ class GatedFusion(eqx.Module):
         present = _present_mask(present, self.num_modalities)
         x = jnp.where(present[:, None], embeddings, 0.0)
         return self.output(self.gates(x, present) @ x)
+
+
+class EarlyFusion(eqx.Module):
+    """Early fusion as a module with a presence mask: the embeddings (missing ones
+    zeroed) and the mask itself, concatenated and projected to `d_model`.
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> fusion = EarlyFusion(8, num_modalities=2, key=jr.key(0))
+    >>> fusion(jnp.ones((2, 8)), jnp.array([True, False])).shape
+    (8,)
+
+    ```
+    """
+
+    projection: eqx.nn.Linear
+    num_modalities: int = eqx.field(static=True)
+    d_model: int = eqx.field(static=True)
+
+    def __init__(self, d_model: int, num_modalities: int = 3, *, key: PRNGKeyArray):
+        """**Arguments:**
+
+        - `d_model`: the embedding size (in and out).
+        - `num_modalities`: how many embeddings are fused.
+        - `key`: keyword only. The key of the initialisation.
+        """
+        self.d_model = check_int(d_model, "d_model")
+        self.num_modalities = check_int(num_modalities, "num_modalities")
+        size = num_modalities * (d_model + 1)
+        self.projection = eqx.nn.Linear(size, d_model, key=key)
+
+    def __call__(
+        self,
+        embeddings: Float[Array, "modalities d_model"],
+        present: Bool[Array, " modalities"] | None = None,
+        *,
+        key: PRNGKeyArray | None = None,
+    ) -> Embedding:
+        """As for `GatedFusion`: the fused embedding, `(d_model,)`."""
+        del key
+        _check_embeddings(embeddings, self.num_modalities, self.d_model)
+        present = _present_mask(present, self.num_modalities)
+        x = jnp.where(present[:, None], embeddings, 0.0)
+        flags = present.astype(x.dtype)[:, None]
+        return self.projection(jnp.concatenate([x, flags], axis=1).reshape(-1))
+
+
+class LateFusion(eqx.Module):
+    """Late fusion as a module with a presence mask: the mean of the present
+    embeddings, projected (zeros when none is present).
+
+    ```python
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> fusion = LateFusion(8, num_modalities=2, key=jr.key(0))
+    >>> fusion(jnp.ones((2, 8)), jnp.array([True, False])).shape
+    (8,)
+
+    ```
+    """
+
+    output: eqx.nn.Linear
+    num_modalities: int = eqx.field(static=True)
+    d_model: int = eqx.field(static=True)
+
+    def __init__(self, d_model: int, num_modalities: int = 3, *, key: PRNGKeyArray):
+        """Arguments as for `EarlyFusion`."""
+        self.d_model = check_int(d_model, "d_model")
+        self.num_modalities = check_int(num_modalities, "num_modalities")
+        self.output = eqx.nn.Linear(d_model, d_model, key=key)
+
+    def __call__(
+        self,
+        embeddings: Float[Array, "modalities d_model"],
+        present: Bool[Array, " modalities"] | None = None,
+        *,
+        key: PRNGKeyArray | None = None,
+    ) -> Embedding:
+        """As for `GatedFusion`: the fused embedding, `(d_model,)`."""
+        del key
+        _check_embeddings(embeddings, self.num_modalities, self.d_model)
+        present = _present_mask(present, self.num_modalities)
+        weights = present.astype(embeddings.dtype)
+        x = jnp.where(present[:, None], embeddings, 0.0)
+        return self.output(jnp.sum(x, axis=0) / jnp.maximum(jnp.sum(weights), 1.0))

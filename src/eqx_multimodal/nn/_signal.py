@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Complex, Float
 
 from .._types import Waveform
 from .._validation import check_int, check_real
@@ -332,3 +332,116 @@ def relative_amplitudes(
     carry information), and the per-component features `(r, log r)`."""
     relative = amplitude / (jnp.mean(amplitude) + 1e-6)
     return relative, jnp.stack([relative, jnp.log(relative + 1e-3)], axis=-1)
+
+
+def stft(wave: Waveform, *, n_fft: int, hop_length: int) -> Complex[Array, "frames freqs"]:
+    """The centred, Hann-windowed STFT (complex), the spectrum of `stft_magnitude`.
+
+    **Arguments:**
+
+    - `wave`: a waveform.
+    - `n_fft`: keyword only. The frame length; `n_fft // 2 + 1` frequency bins.
+    - `hop_length`: keyword only. The step between frames.
+
+    **Returns:**
+
+    `(frames, n_fft // 2 + 1)` complex values.
+    """
+    pad = n_fft // 2
+    framed = frame(jnp.pad(wave, (pad, pad)), n_fft=n_fft, hop_length=hop_length)
+    return jnp.fft.rfft(framed * jnp.asarray(hann_window(n_fft))[None, :], axis=-1)
+
+
+@functools.cache
+def _overlap_norm(frames: int, n_fft: int, hop_length: int) -> np.ndarray:
+    """The overlap-added squared window (the denominator of the least-squares inverse)."""
+    total = np.zeros((frames - 1) * hop_length + n_fft, np.float64)
+    window = hann_window(n_fft).astype(np.float64) ** 2
+    for i in range(frames):
+        total[i * hop_length : i * hop_length + n_fft] += window
+    return np.maximum(total, 1e-8).astype(np.float32)
+
+
+def istft(
+    spectrum: Complex[Array, "frames freqs"], *, n_fft: int, hop_length: int, length: int
+) -> Float[Array, " length"]:
+    """The inverse of `stft`: the waveform whose STFT is nearest `spectrum` (least-squares
+    overlap-add of the windowed inverse transforms, Griffin and Lim 1984), cut to `length`.
+
+    `istft(stft(x)) == x` wherever the windows overlap (a hop of at most `n_fft // 2`).
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> x = jnp.sin(jnp.arange(1000) / 7.0)
+    >>> y = istft(stft(x, n_fft=64, hop_length=16), n_fft=64, hop_length=16, length=1000)
+    >>> bool(jnp.max(jnp.abs(x - y)) < 1e-5)
+    True
+
+    ```
+    """
+    check_int(n_fft, "n_fft", minimum=2)
+    check_int(hop_length, "hop_length")
+    check_int(length, "length")
+    frames = spectrum.shape[0]
+    window = jnp.asarray(hann_window(n_fft))
+    pieces = jnp.fft.irfft(spectrum, n=n_fft, axis=-1) * window[None, :]
+    starts = hop_length * np.arange(frames)[:, None] + np.arange(n_fft)[None, :]
+    total = (frames - 1) * hop_length + n_fft
+    signal = jnp.zeros(total, pieces.dtype).at[starts].add(pieces)
+    signal = signal / jnp.asarray(_overlap_norm(frames, n_fft, hop_length))
+    pad = n_fft // 2
+    signal = signal[pad : pad + length]
+    return jnp.pad(signal, (0, max(0, length - signal.shape[0])))
+
+
+def griffin_lim(
+    magnitude: Float[Array, "frames freqs"],
+    *,
+    n_fft: int,
+    hop_length: int,
+    length: int,
+    iterations: int = 32,
+    momentum: float = 0.99,
+) -> Float[Array, " length"]:
+    """A waveform whose STFT magnitude is `magnitude`: the fast Griffin-Lim algorithm
+    (Perraudin, Balazs and Sondergaard 2013), a fixed number of iterations in a
+    `jax.lax.fori_loop` (so it compiles into the caller), starting from zero phase.
+
+    **Arguments:**
+
+    - `magnitude`: `(frames, n_fft // 2 + 1)` non-negative STFT magnitudes.
+    - `n_fft`, `hop_length`: keyword only. The STFT's (as for `stft`).
+    - `length`: keyword only. The waveform's length.
+    - `iterations`: keyword only. Projections onto consistent spectrograms.
+    - `momentum`: keyword only. In [0, 1); 0 is the original Griffin-Lim.
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> x = jnp.sin(2 * jnp.pi * 440 * jnp.arange(4000) / 8000)
+    >>> magnitude = stft_magnitude(x, n_fft=256, hop_length=64)
+    >>> y = griffin_lim(magnitude, n_fft=256, hop_length=64, length=4000)
+    >>> error = stft_magnitude(y, n_fft=256, hop_length=64) - magnitude
+    >>> bool(jnp.linalg.norm(error) < 0.15 * jnp.linalg.norm(magnitude))
+    True
+
+    ```
+    """
+    check_int(iterations, "iterations", minimum=0)
+    if check_real(momentum, "momentum", low=0.0, high=1.0) == 1.0:
+        raise ValueError("`momentum` must be in [0, 1), got 1.0")
+    magnitude = magnitude.astype(jnp.float32)
+
+    def project(spectrum):
+        wave = istft(spectrum, n_fft=n_fft, hop_length=hop_length, length=length)
+        rebuilt = stft(wave, n_fft=n_fft, hop_length=hop_length)
+        phase = jnp.angle(rebuilt)
+        return jax.lax.complex(magnitude * jnp.cos(phase), magnitude * jnp.sin(phase))
+
+    def body(_, carry):
+        spectrum, previous = carry
+        projected = project(spectrum)
+        return projected + momentum * (projected - previous), projected
+
+    start = magnitude.astype(jnp.complex64)
+    spectrum, _ = jax.lax.fori_loop(0, iterations, body, (start, start))
+    return istft(spectrum, n_fft=n_fft, hop_length=hop_length, length=length)

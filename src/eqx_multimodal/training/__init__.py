@@ -6,7 +6,11 @@ from ._checkpoint import (
     read_index as read_index,
     save_checkpoint as save_checkpoint,
 )
-from ._config import MAX_COUNT as MAX_COUNT, TrainConfig as TrainConfig
+from ._config import (
+    GenerationConfig as GenerationConfig,
+    MAX_COUNT as MAX_COUNT,
+    TrainConfig as TrainConfig,
+)
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (
     fit as fit,
@@ -21,9 +25,11 @@ from ._folder import (
     run_files as run_files,
 )
 from ._step import (
+    GENERATION_STREAM as GENERATION_STREAM,
     init_state as init_state,
     INIT_STREAM as INIT_STREAM,
     make_batch_step as make_batch_step,
+    make_generators_of as make_generators_of,
     make_model as make_model,
     make_optimizer as make_optimizer,
     make_step as make_step,
@@ -33,4 +39,9 @@ from ._step import (
     training_alignment as training_alignment,
     TrainState as TrainState,
     VALIDATION_STREAM as VALIDATION_STREAM,
+)
+from ._translate import (
+    check_directions as check_directions,
+    generative_model as generative_model,
+    translate as translate,
 )

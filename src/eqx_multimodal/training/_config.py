@@ -7,7 +7,56 @@ from .._io import loads
 from .._validation import check_choice, check_int, check_real, check_seed, shown
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
-from ..nn import default_towers, TOWERS
+from ..nn import default_towers, FUSIONS, TOWERS
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationConfig:
+    """Cross-modal generation beside the shared latent space (`TrainConfig.generation`):
+    one generator per modality, from the fused latents of any subset of the others
+    (`nn.make_generators`), trained with `losses.generation_loss`.
+
+    - `fusion`: one of `nn.FUSIONS` (`"attention"`, `"gated"`, `"early"`, `"late"`).
+    - `z_dim`, `width`: the VAE's `z` and the fused condition's size.
+    - `weight`: the weight of the generation loss beside the shared-latent loss.
+    - `kl_weight`: the weight of the KL term (per-pixel / per-bin / per-token losses
+        are means, so it is small).
+    - `cycle`: the weight of cycle consistency of generated images (0: off).
+    - `stop_gradient`: the generators read the latents without sending gradients into
+        the encoders, so the shared latent space trains as without generation.
+    - `rows`: use the first `rows` rows of each batch (default all).
+
+    ```python
+    >>> GenerationConfig(**GenerationConfig(fusion="gated").to_dict()).fusion
+    'gated'
+
+    ```
+    """
+
+    fusion: str = "attention"
+    z_dim: int = 16
+    width: int = 128
+    weight: float = 1.0
+    kl_weight: float = 0.005
+    cycle: float = 0.0
+    stop_gradient: bool = True
+    rows: int | None = None
+
+    def __post_init__(self):
+        check_choice(self.fusion, "fusion", FUSIONS)
+        check_int(self.z_dim, "z_dim")
+        check_int(self.width, "width")
+        check_real(self.weight, "weight", low=0.0)
+        check_real(self.kl_weight, "kl_weight", low=0.0)
+        check_real(self.cycle, "cycle", low=0.0)
+        if not isinstance(self.stop_gradient, bool):
+            raise TypeError(f"`stop_gradient` must be a bool, got {self.stop_gradient!r}")
+        if self.rows is not None:
+            check_int(self.rows, "rows")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description: the arguments of `GenerationConfig(**d)`."""
+        return dataclasses.asdict(self)
 
 
 #: The largest count a config holds (steps, batch size, ...): the step counter is int32.
@@ -74,6 +123,7 @@ class TrainConfig:
     checkpoint_seconds: float = 180.0
     keep: int = 3
     val_gallery: int = 500
+    generation: GenerationConfig | None = None
 
     def __post_init__(self):
         if isinstance(self.data, Mapping):  # as read from JSON, or written by hand
@@ -122,6 +172,18 @@ class TrainConfig:
         check_real(self.checkpoint_seconds, "checkpoint_seconds", low=0.0, low_open=True)
         check_int(self.keep, "keep", maximum=MAX_COUNT)
         check_int(self.val_gallery, "val_gallery", minimum=2, maximum=MAX_COUNT)
+        if isinstance(self.generation, Mapping):
+            object.__setattr__(self, "generation", GenerationConfig(**self.generation))
+        if self.generation is not None:
+            if not isinstance(self.generation, GenerationConfig):
+                raise TypeError(
+                    f"`generation` must be a GenerationConfig or None, got {self.generation!r}"
+                )
+            if len(self.spec.modalities) < 2:
+                raise ValueError(
+                    f"`generation` needs two modalities or more, the data has "
+                    f"{list(self.spec.modalities)}"
+                )
 
     @property
     def synthetic(self) -> bool:
@@ -166,6 +228,11 @@ class TrainConfig:
         else:
             fields["data"] = {"dataset": self.data.to_dict()}
         fields["loss"] = self.loss.to_dict()
+        # Absent rather than null when off, so that other runs' configs are unchanged.
+        if self.generation is None:
+            del fields["generation"]
+        else:
+            fields["generation"] = self.generation.to_dict()
         return fields
 
     def to_json(self) -> str:
@@ -184,6 +251,11 @@ class TrainConfig:
             if not isinstance(loss, Mapping):
                 raise ValueError(f"`loss` must be a JSON object, got {loss!r:.60}")
             values["loss"] = LossWeights(**loss)
+        generation = fields.get("generation")
+        if generation is not None and not isinstance(generation, Mapping):
+            raise ValueError(f"`generation` must be a JSON object or null, got {generation!r:.60}")
+        if generation is not None:
+            values["generation"] = GenerationConfig(**generation)
         if isinstance(fields.get("data"), Mapping):
             values["data"] = _data_from_dict(fields["data"])
         return cls(**values)

@@ -21,13 +21,14 @@ from ..distributed import (
     replicate,
     replicated_sharding,
 )
-from ..losses import shared_latent_loss
-from ..nn import SharedLatentModel
+from ..losses import generation_loss, shared_latent_loss
+from ..nn import Generators, make_generators, SharedLatentModel
 from ._config import TrainConfig
 
 
-# The key streams of a run: training batches, validation, held-out evaluation, and the
-# model's initialisation.
+# The key streams of a run: training batches, validation, held-out evaluation, the
+# model's initialisation, and the generators' (their initialisation and their draws of
+# subsets and posterior samples, step by step).
 TRAIN_STREAM = 0
 """The key stream of a run's training batches (see `stream_key`)."""
 VALIDATION_STREAM = 1
@@ -36,14 +37,20 @@ TEST_STREAM = 2
 """The key stream of held-out evaluation, `evaluate --seed N` (see `stream_key`)."""
 INIT_STREAM = 3
 """The key stream of a run's model initialisation (see `stream_key`)."""
+GENERATION_STREAM = 4
+"""The key stream of the generators: their initialisation and, step by step, their draws
+of source subsets and posterior samples (see `stream_key`)."""
 
 
 class TrainState(eqx.Module):
-    """What a training run carries from step to step, and what a checkpoint holds."""
+    """What a training run carries from step to step, and what a checkpoint holds:
+    the shared-latent model, the generators of a generation run (None otherwise), the
+    optimiser's state and the step."""
 
     model: SharedLatentModel
     opt_state: Any
     step: Int[Array, ""]
+    generators: Generators | None = None
 
 
 def stream_key(seed: int, stream: int) -> PRNGKeyArray:
@@ -75,6 +82,29 @@ def make_model(config: TrainConfig) -> SharedLatentModel:
     )
 
 
+def make_generators_of(config: TrainConfig) -> Generators | None:
+    """The run's freshly initialised generators (None when `config.generation` is)."""
+    generation = config.generation
+    if generation is None:
+        return None
+    return make_generators(
+        config.data,
+        latent_dim=config.latent_dim,
+        modalities=config.modalities,
+        fusion=generation.fusion,
+        width=generation.width,
+        z_dim=generation.z_dim,
+        towers=config.towers or "generic",
+        key=jr.fold_in(stream_key(config.seed, GENERATION_STREAM), 0),
+    )
+
+
+def trainable(state: TrainState) -> Any:
+    """What the optimiser updates: the model, with the generators when there are any
+    (a run without them keeps the optimiser state it always had)."""
+    return state.model if state.generators is None else (state.model, state.generators)
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW with linear warm-up and cosine decay to 1% of the peak, after clipping the
     gradients' global norm."""
@@ -94,9 +124,14 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 def init_state(config: TrainConfig) -> TrainState:
     """The state of step 0: a fresh model and optimiser."""
     model = make_model(config)
+    generators = make_generators_of(config)
     optimizer = make_optimizer(config)
+    params = model if generators is None else (model, generators)
     return TrainState(
-        model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), jnp.zeros((), jnp.int32)
+        model,
+        optimizer.init(eqx.filter(params, eqx.is_inexact_array)),
+        jnp.zeros((), jnp.int32),
+        generators,
     )
 
 
@@ -115,27 +150,58 @@ def _make_update(config: TrainConfig, mesh: Mesh):
     """One optimiser step on a batch; the new state is replicated on `mesh`."""
     optimizer = make_optimizer(config)
     replicated = replicated_sharding(mesh)
+    generation = config.generation
+    generation_key = stream_key(config.seed, GENERATION_STREAM)
 
     def update(state: TrainState, batch: dict[str, Any]) -> tuple[TrainState, dict[str, Array]]:
         # On a mesh the batch is split over the devices and the model replicated; this
         # is the loss of the global batch (every positive against every negative on
         # every device), so its gradients are those of one device, and the compiler
         # inserts the collectives.
-        def loss_fn(model):
-            return shared_latent_loss(model, batch, config.loss, batch.get("present"))
+        present = batch.get("present")
 
-        (loss, terms), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(state.model)
-        params = eqx.filter(state.model, eqx.is_inexact_array)
+        def loss_fn(params):
+            if state.generators is None:
+                return shared_latent_loss(params, batch, config.loss, present)
+            model, generators = params
+            loss, terms = shared_latent_loss(model, batch, config.loss, present)
+            assert generation is not None
+            latents = model.embed_batch(dict(batch))
+            if generation.stop_gradient:
+                latents = jax.lax.stop_gradient(latents)
+            # Folded with the step (and 1: 0 is the initialisation), so a resumed run
+            # draws what the uninterrupted one did.
+            step_key = jr.fold_in(jr.fold_in(generation_key, 1), state.step)
+            extra, more = generation_loss(
+                generators,
+                latents,
+                batch,
+                present,
+                key=step_key,
+                kl_weight=generation.kl_weight,
+                cycle_weight=generation.cycle,
+                model=model,
+                rows=generation.rows,
+            )
+            return loss + generation.weight * extra, {**terms, **more}
+
+        params = trainable(state)
+        (loss, terms), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(params)
+        params = eqx.filter(params, eqx.is_inexact_array)
         # optax mixes weak Python floats with int32 step counts, which strict dtype
         # promotion (used by this package's tests) rejects; the result is the same.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, params)
-        model = eqx.apply_updates(state.model, updates)
+        if state.generators is None:
+            model, generators = eqx.apply_updates(state.model, updates), None
+        else:
+            model, generators = eqx.apply_updates((state.model, state.generators), updates)
         temperature = jnp.exp(state.model.log_temperature)
         metrics = {"loss": loss, **terms}
         for i, (a, b) in enumerate(state.model.pairs):
             metrics[f"temperature/{a}-{b}"] = temperature[i]
-        arrays, static = eqx.partition(TrainState(model, opt_state, state.step + 1), eqx.is_array)
+        new_state = TrainState(model, opt_state, state.step + 1, generators)
+        arrays, static = eqx.partition(new_state, eqx.is_array)
         # Pinned, so that every step sees the shardings it was compiled for.
         arrays = jax.lax.with_sharding_constraint(arrays, replicated)
         return eqx.combine(arrays, static), metrics

@@ -60,12 +60,16 @@ from ._audio import (
 from ._common import (
     CEILING_PAIRS as CEILING_PAIRS,
 )
+from ._cross import (
+    observation_scores as observation_scores,
+)
 from ._image import (
     fit_image_gratings as fit_image_gratings,
     GratingFit as GratingFit,
     image_log_likelihood as image_log_likelihood,
     image_statistics as image_statistics,
     ImageStatistics as ImageStatistics,
+    NOISE_FLOOR as NOISE_FLOOR,
 )
 from ._posterior import (
     image_latent_posterior as image_latent_posterior,

@@ -102,13 +102,24 @@ def image_statistics(images: np.ndarray | Array) -> ImageStatistics:
     )
 
 
+#: The least noise variance the image likelihood assumes, as a share of the image's
+#: variance (its squared deviations from the mean, all channels): the residual of a
+#: noise-free image (alignment 1, or a clean generated image) is not noise but rounding
+#: and the error of the latents read from another modality, and a likelihood scaled by
+#: it ranks images by their own rounding. 1e-3 is a signal-to-noise ratio of 30 dB, which
+#: the renderer's images pass only above alignment ~0.99 (see `image_log_likelihood`).
+NOISE_FLOOR = 1e-3
+
+
 def _profile_log_likelihood(
     explained: Any, energy: Any, within: Any, channels: int, pixels: int, xp: Any = np
 ):
     """The Gaussian log-likelihood with offset, gain and noise variance maximised out,
-    from the variance of the channel mean that the pattern explains."""
+    from the variance of the channel mean that the pattern explains; the noise variance
+    at least `NOISE_FLOOR` of the image's."""
     count = channels * pixels
     rss = within + channels * (energy - explained)
+    rss = xp.maximum(rss, NOISE_FLOOR * (within + channels * energy))
     rss = xp.maximum(rss, 1e-300)
     return -0.5 * count * (xp.log(2 * np.pi * rss / count) + 1.0)
 
