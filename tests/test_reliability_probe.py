@@ -202,3 +202,9 @@ def test_fusion_modules_name_a_bad_key(name, without_runtime_typecheck):
     # Was JAX's "unexpected PRNG key type <class 'NoneType'>", naming no argument.
     with without_runtime_typecheck(), pytest.raises(TypeError, match="`key` must be a JAX PRNG"):
         getattr(em.nn, name)(8, key=None)
+
+
+def test_shared_latent_model_names_a_bad_key(without_runtime_typecheck):
+    # Was JAX's "unexpected PRNG key type <class 'NoneType'>", naming no argument.
+    with without_runtime_typecheck(), pytest.raises(TypeError, match="`key` must be a JAX PRNG"):
+        em.nn.SharedLatentModel(CONFIG, latent_dim=8, d_model=8, key=None)

@@ -11,7 +11,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._types import MODALITIES, pair_names
-from .._validation import check_choice, check_int, check_modalities, check_real
+from .._validation import check_choice, check_int, check_key, check_modalities, check_real
 from ..data import as_spec
 from ._base import AbstractDecoder, AbstractEncoder
 from ._towers import default_towers, make_decoder, make_encoder, TOWERS
@@ -96,6 +96,7 @@ class SharedLatentModel(eqx.Module):
         - `decoders`: keyword only. Build a decoder per modality (for reconstruction).
         - `key`: keyword only. The key of the initialisation.
         """
+        check_key(key)
         spec = as_spec(data)
         self.towers = check_choice(
             default_towers(data) if towers is None else towers, "towers", TOWERS
