@@ -21,6 +21,7 @@ SLOW = {
     "tutorials/scaling-out.md",
     "explanations/models.md",
     "index.md",
+    "generation.md",
 }
 
 
