@@ -110,7 +110,7 @@ def test_translate_writes_a_paired_folder(run, folder, tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (["--from", ","], "--from must name at least one modality"),
+        (["--from", ""], "--from must name at least one modality"),
         (["--from", "audio,audio"], "more than once"),
         (["--from", "depth"], "unknown modality 'depth'"),
         (["--to", "audio"], "also in --from"),

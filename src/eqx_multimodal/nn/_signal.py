@@ -372,7 +372,7 @@ def istft(
 
     ```python
     >>> import jax.numpy as jnp
-    >>> x = jnp.sin(jnp.arange(1000) / 7.0)
+    >>> x = jnp.sin(jnp.arange(1000.0) / 7.0)
     >>> y = istft(stft(x, n_fft=64, hop_length=16), n_fft=64, hop_length=16, length=1000)
     >>> bool(jnp.max(jnp.abs(x - y)) < 1e-5)
     True
@@ -417,7 +417,7 @@ def griffin_lim(
 
     ```python
     >>> import jax.numpy as jnp
-    >>> x = jnp.sin(2 * jnp.pi * 440 * jnp.arange(4000) / 8000)
+    >>> x = jnp.sin(2 * jnp.pi * 440 * jnp.arange(4000.0) / 8000)
     >>> magnitude = stft_magnitude(x, n_fft=256, hop_length=64)
     >>> y = griffin_lim(magnitude, n_fft=256, hop_length=64, length=4000)
     >>> error = stft_magnitude(y, n_fft=256, hop_length=64) - magnitude
