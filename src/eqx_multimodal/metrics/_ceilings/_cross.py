@@ -9,12 +9,16 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
 from ...data import SyntheticConfig
-from ._assignment import _image_audio_explained
 from ._audio import audio_tone_set
 from ._common import _check_alignment, CEILING_PAIRS
-from ._image import _profile_log_likelihood, fit_image_gratings, image_statistics
+from ._image import fit_image_gratings, image_statistics
 from ._posterior import image_latent_posterior
-from ._scores import _check_config, _text_audio_scores, _text_image_scores
+from ._scores import (
+    _check_config,
+    _image_audio_log_likelihood,
+    _text_audio_scores,
+    _text_image_scores,
+)
 from ._text import _text_prior, token_counts
 
 
@@ -129,19 +133,10 @@ def observation_scores(
 
     if {q_mod, g_mod} == {"image", "audio"}:
         stats, fit = image(role["image"])
-        explained = _image_audio_explained(
-            stats,
-            fit,
-            tones(role["audio"]),
-            key=search_key,
-            shortlist=shortlist,
-            restarts=restarts,
-            steps=steps,
-            progress=progress,
-        )
-        ll = _profile_log_likelihood(
-            explained, stats.energy[:, None], stats.within[:, None], stats.channels, stats.pixels
-        )
+        ll = _image_audio_log_likelihood(
+            stats, fit, tones(role["audio"]), key=search_key, shortlist=shortlist,
+            restarts=restarts, steps=steps, progress=progress,
+        )  # fmt: skip
         if q_mod == "image":
             return ll
         return (ll - fit.log_likelihood[:, None]).T.copy()

@@ -89,6 +89,16 @@ def _check_config(config: Any) -> SyntheticConfig:
     return config
 
 
+def _image_audio_log_likelihood(stats: Any, fit: Any, tones: Any, **search: Any) -> np.ndarray:
+    """`[image, clip]`: each image's profile log-likelihood with the latents of its best
+    found assignment of each clip's tones (`_image_audio_explained` searches with
+    `search`)."""
+    explained = _image_audio_explained(stats, fit, tones, **search)
+    return _profile_log_likelihood(
+        explained, stats.energy[:, None], stats.within[:, None], stats.channels, stats.pixels
+    )
+
+
 def ceiling_scores(
     gallery: Mapping[str, np.ndarray | Array],
     config: SyntheticConfig,
@@ -174,19 +184,10 @@ def ceiling_scores(
         lap("image fits")
     if stats is not None and tones is not None:
         assert fit is not None
-        explained = _image_audio_explained(
-            stats,
-            fit,
-            tones,
-            key=search_key,
-            shortlist=shortlist,
-            restarts=restarts,
-            steps=steps,
-            progress=progress,
-        )
-        ll = _profile_log_likelihood(
-            explained, stats.energy[:, None], stats.within[:, None], stats.channels, stats.pixels
-        )
+        ll = _image_audio_log_likelihood(
+            stats, fit, tones, key=search_key, shortlist=shortlist, restarts=restarts,
+            steps=steps, progress=progress,
+        )  # fmt: skip
         scores["image->audio"] = ll
         scores["audio->image"] = (ll - fit.log_likelihood[:, None]).T.copy()
         lap("image-audio search")
