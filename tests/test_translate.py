@@ -150,14 +150,27 @@ def _plain_run(folder, tmp_path):
     return _run(folder, tmp_path / "plain", None)
 
 
+def test_directions_are_every_target_from_every_one_and_two_source_subset():
+    from eqx_multimodal.training._generation_eval import direction_name, directions
+
+    names = {direction_name(s, t) for s, t in directions(("image", "text", "audio"))}
+    assert names == {
+        "text->image", "audio->image", "text+audio->image",
+        "image->text", "audio->text", "image+audio->text",
+        "image->audio", "text->audio", "image+text->audio",
+    }  # fmt: skip
+    assert len(directions(("image", "text", "audio", "depth"))) == 4 * (3 + 3)
+
+
 @pytest.mark.slow
 def test_generation_measures_judge_only_real_train_items(model, folder, monkeypatch):
     from eqx_multimodal.training import _generation_eval
 
     items = em.PairedFolder(folder).load()[:]
     labels = list(em.PairedFolder(folder).labels)
-    train = {m: items[m][:24] for m in ("image", "text", "audio")}
-    test = {m: items[m][24:] for m in ("image", "text", "audio")}
+    # Two of the run's three modalities (two directions: every one is measured alike).
+    train = {m: items[m][:24] for m in ("image", "text")}
+    test = {m: items[m][24:] for m in ("image", "text")}
     seen = []
     real_train_judge = _generation_eval.train_judge
 
@@ -176,16 +189,11 @@ def test_generation_measures_judge_only_real_train_items(model, folder, monkeypa
         key=jr.key(0),
         samples=2,
     )
-    assert sorted(m for m, _ in seen) == ["audio", "image", "text"]
+    assert sorted(m for m, _ in seen) == ["image", "text"]
     for modality, judged in seen:
         np.testing.assert_array_equal(judged, train[modality])  # real train items only
-    names = {
-        "text->image", "audio->image", "text+audio->image",
-        "image->text", "audio->text", "image+audio->text",
-        "image->audio", "text->audio", "image+text->audio",
-    }  # fmt: skip
-    assert set(result["coherence"]) == names
+    assert set(result["coherence"]) == {"text->image", "image->text"}
     for values in result["coherence"].values():
         assert 0.0 <= values["accuracy"] <= 1.0 and 0.0 <= values["judge_on_real"] <= 1.0
-    assert set(result["fidelity"]) == set(result["diversity"]) == {"image", "text", "audio"}
+    assert set(result["fidelity"]) == set(result["diversity"]) == {"image", "text"}
     assert result["diversity"]["image"]["diversity"] > 0.0
