@@ -90,7 +90,7 @@ def get_modality(name: Any) -> Modality:
     '.png'
     >>> get_modality("depth")
     Traceback (most recent call last):
-    ValueError: unknown modality 'depth'; the registered modalities are ['image', 'text', 'audio', ...] (register yours with eqx_multimodal.register_modality, or --import the module that does)
+    ValueError: unknown modality 'depth'; the registered modalities are ['image', 'text', 'audio'...
 
     ```
     """
