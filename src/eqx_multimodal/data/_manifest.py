@@ -17,9 +17,10 @@ kept as image and audio are, one file a sample: `depth/000000.png`, named in the
 manifest's samples under `"depth"`, and its item shape in the manifest's `"shapes"`.
 
 The manifest is optional: without it the samples are the ids (file stems) found in
-`image/`, `audio/` (and the sub-folders of the registered modalities) and `text.jsonl`. Every path must stay inside the folder (symbolic
-links that stay inside are fine): a manifest path such as `../x.png` or `/etc/x.png`, or
-a link out of the folder, is refused with the sample and the path named.
+`image/`, `audio/` (and the sub-folders of the registered modalities) and `text.jsonl`.
+Every path must stay inside the folder (symbolic links that stay inside are fine): a
+manifest path such as `../x.png` or `/etc/x.png`, or a link out of the folder, is
+refused with the sample and the path named.
 """
 
 import os
