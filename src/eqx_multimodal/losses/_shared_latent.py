@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .._types import MODALITIES, pair_names, Scalar
+from .._types import pair_names, Scalar
 from .._validation import check_choice, check_int, check_real
+from ..modalities import registered_modalities
 from ..nn import SharedLatentModel
 from ._contrastive import clip_loss, siglip_loss
 from ._reconstruction import reconstruction_loss
@@ -47,7 +48,7 @@ class LossWeights:
         pairs = dict(self.reconstruction).items()
         object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
         for name, weight in self.reconstruction:
-            check_choice(name, "reconstruction modality", MODALITIES)
+            check_choice(name, "reconstruction modality", registered_modalities())
             check_real(weight, f"reconstruction[{name!r}]", low=0.0)
         check_real(self.cycle, "cycle", low=0.0)
         check_int(self.recon_batch, "recon_batch")
