@@ -14,13 +14,13 @@ from jaxtyping import Array, PRNGKeyArray
 from .._validation import check_int, check_real
 from ..data import PairedDataset, PairedFolder, SyntheticConfig, SyntheticDataset, Tokenizer
 from ..losses import reconstruction_terms
-from ..modalities import get_modality
 from ..metrics import (
     label_precision,
     retrieval_metrics,
     retrieval_metrics_from_scores,
     zero_shot_accuracy,
 )
+from ..modalities import get_modality
 from ..nn import SharedLatentModel
 from ._rerank import bucket, can_rerank, gallery_fronts, reranked_scores
 
