@@ -60,6 +60,10 @@ class DataSpec:
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if isinstance(self.modalities, Sequence) and not isinstance(self.modalities, str):
+            for name in self.modalities:  # an unregistered name: said so, with the remedy
+                if isinstance(name, str) and name not in registered_modalities():
+                    get_modality(name)
         modalities = check_modalities(self.modalities, "modalities", registered_modalities())
         set_("modalities", modalities)
         set_("shapes", self._check_shapes(modalities))

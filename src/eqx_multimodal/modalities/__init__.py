@@ -8,4 +8,5 @@ from ._registry import (
     get_modality as get_modality,
     register_modality as register_modality,
     registered_modalities as registered_modalities,
+    UnknownModalityError as UnknownModalityError,
 )

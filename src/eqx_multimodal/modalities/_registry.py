@@ -18,6 +18,11 @@ ENTRY_POINT_GROUP = "eqx_multimodal.modalities"
 #: so that this registry (below the data and the models) imports neither.
 BUILTINS = "eqx_multimodal.modalities._builtins"
 
+
+class UnknownModalityError(ValueError):
+    """A modality name that no registration made known (`get_modality`)."""
+
+
 _registry: dict[str, Modality] = {}
 _lock = threading.RLock()
 _state = {"loaded": False}
@@ -97,7 +102,7 @@ def get_modality(name: Any) -> Modality:
     _load()
     found = _registry.get(name) if isinstance(name, str) else None
     if found is None:
-        raise ValueError(
+        raise UnknownModalityError(
             f"unknown modality {name!r}; the registered modalities are "
             f"{list(_registry)} (register yours with eqx_multimodal.register_modality, or "
             "--import the module that does)"
