@@ -5,13 +5,16 @@ and every refusal is one line that names the modality (and the file)."""
 import json
 import shutil
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given
 
 import eqx_multimodal as em
 from eqx_multimodal.losses import LossWeights
 from eqx_multimodal.modalities._registry import _forget
 from eqx_multimodal.nn import MLPEncoder
+from eqx_multimodal.testing import modality_items, paired_datasets
 from eqx_multimodal.training import evaluate, fit, TrainConfig
 
 from .helpers import run_cli
@@ -251,3 +254,14 @@ def test_import_registers_a_module_of_yours_before_the_command_line(tmp_path, ca
         "--import 'no_such_module_of_yours': no module named 'no_such_module_of_yours'"
     )
     assert len(err.splitlines()) == 1
+
+
+@given(data=st.data())
+def test_the_strategies_draw_it(probe, data):
+    dataset = data.draw(paired_datasets(modalities=("image", "probe"), max_samples=4))
+    assert set(dataset.modalities) <= {"image", "probe"}
+    if "probe" in dataset.modalities:
+        assert dataset.data["probe"].shape[1:] == SHAPE
+        assert dataset.spec.shape("probe") == SHAPE
+    items = data.draw(modality_items("probe", 3))
+    assert items.shape == (3, *SHAPE) and items.dtype == np.float32
