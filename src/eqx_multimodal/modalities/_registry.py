@@ -93,9 +93,11 @@ def get_modality(name: Any) -> Modality:
     ```python
     >>> get_modality("image").suffix
     '.png'
-    >>> get_modality("depth")
-    Traceback (most recent call last):
-    ValueError: unknown modality 'depth'; the registered modalities are ['image', 'text', 'audio'...
+    >>> try:
+    ...     get_modality("depth")
+    ... except ValueError as error:
+    ...     print(error)
+    unknown modality 'depth'; the registered modalities are ['image', 'text', 'audio'...
 
     ```
     """
