@@ -87,6 +87,9 @@ def main():
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--num-samples", type=int, default=200)
     parser.add_argument("--folder", type=pathlib.Path, default=None)
+    parser.add_argument(
+        "--anchor", default=None, help="train only this modality's pairs (e.g. image)"
+    )
     args = parser.parse_args()
     root = pathlib.Path(tempfile.mkdtemp()) if args.folder is None else args.folder
     data, labels = class_samples(args.num_samples)
@@ -107,7 +110,7 @@ def main():
         eval_every=args.steps,
         checkpoint_every=10**6,
         val_gallery=16,
-        loss=LossWeights(reconstruction={}),
+        loss=LossWeights(reconstruction={}, anchor=args.anchor),
     )
     state, _ = fit(config, root / "run", data=train, progress=False)
     result = evaluate(state.model, test)

@@ -265,3 +265,39 @@ def test_the_strategies_draw_it(probe, data):
         assert dataset.spec.shape("probe") == SHAPE
     items = data.draw(modality_items("probe", 3))
     assert items.shape == (3, *SHAPE) and items.dtype == np.float32
+
+
+# --- many modalities: an anchor ----------------------------------------------------------
+
+
+def test_an_anchor_trains_only_its_pairs(probe, folder):
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from eqx_multimodal.losses import shared_latent_loss
+
+    def encoder(name):
+        return lambda spec, d, *, key: MLPEncoder(spec.shape(name), 4, d, modality=name, key=key)
+
+    names = ("probe", "probe_b", "probe_c")
+    for name in names[1:]:
+        em.register_modality(_probe(name, encoder=encoder(name)), replace=True)
+    try:
+        items = {m: np.ones((4, *SHAPE), np.float32) * i for i, m in enumerate(names)}
+        data = em.PairedDataset(items)
+        model = em.nn.SharedLatentModel(data, latent_dim=4, d_model=8, key=jr.key(0))
+        batch = {m: jnp.asarray(v) for m, v in items.items()}
+        weights = LossWeights(reconstruction={}, anchor="probe")
+        _, terms = shared_latent_loss(model, batch, weights)
+        assert set(terms) == {"contrastive/probe-probe_b", "contrastive/probe-probe_c"}
+        _, every = shared_latent_loss(model, batch, LossWeights(reconstruction={}))
+        assert set(every) == set(terms) | {"contrastive/probe_b-probe_c"}
+        with pytest.raises(ValueError) as error:
+            TrainConfig(data=data.spec, loss=LossWeights(anchor="audio"))
+        assert "`anchor` 'audio' is not a modality of the data" in _one_line(error)
+        with pytest.raises(ValueError) as error:
+            LossWeights(anchor="smell")
+        assert "`anchor` must be one of" in _one_line(error)
+    finally:
+        for name in names[1:]:
+            _forget(name)
