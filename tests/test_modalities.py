@@ -301,3 +301,28 @@ def test_an_anchor_trains_only_its_pairs(probe, folder):
     finally:
         for name in names[1:]:
             _forget(name)
+
+
+#: What the entry point of a (pretend) installed plug-in names.
+PLUGGED = _probe("plugged")
+
+
+def test_an_installed_package_registers_through_its_entry_point(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from eqx_multimodal.modalities import _registry
+
+    group = em.modalities.ENTRY_POINT_GROUP
+    found = [EntryPoint("plugged", f"{__name__}:PLUGGED", group)]
+    monkeypatch.setattr(_registry.importlib.metadata, "entry_points", lambda group: found)
+    try:
+        _registry._load_plugins()
+        assert em.get_modality("plugged") is PLUGGED
+    finally:
+        _forget("plugged")
+    found[:] = [EntryPoint("broken", f"{__name__}:NOT_THERE", group)]
+    with pytest.raises(ImportError) as error:
+        _registry._load_plugins()
+    assert "the modality plug-in 'broken'" in _one_line(error) and "failed to load" in str(
+        error.value
+    )

@@ -35,18 +35,26 @@ def _load() -> None:
             return
         _state["loaded"] = True  # before importing: their registrations come back here
         importlib.import_module(BUILTINS)
-        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                value = entry.load()
-            except Exception as error:  # noqa: BLE001 - a plug-in's own failure, named
-                raise ImportError(
-                    f"the modality plug-in {entry.name!r} ({entry.value}, entry point of "
-                    f"{ENTRY_POINT_GROUP!r}) failed to load: {type(error).__name__}: {error}"
-                ) from None
-            values = value if isinstance(value, list | tuple) else [value]
-            for item in values:
-                if isinstance(item, Modality) and _registry.get(item.name) is not item:
-                    register_modality(item)
+        _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Load every entry point of `ENTRY_POINT_GROUP`: a module that registers on import,
+    or a `Modality` (or a list of them) registered here. A plug-in that fails to load is
+    a one-line ImportError that names it."""
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            value = entry.load()
+        except Exception as error:  # noqa: BLE001 - a plug-in's own failure, named
+            detail = str(error).splitlines()[0] if str(error) else ""
+            raise ImportError(
+                f"the modality plug-in {entry.name!r} ({entry.value}, entry point of "
+                f"{ENTRY_POINT_GROUP!r}) failed to load: {type(error).__name__}: {detail}"
+            ) from None
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, Modality) and _registry.get(item.name) is not item:
+                register_modality(item)
 
 
 def register_modality(modality: Modality, *, replace: bool = False) -> Modality:
