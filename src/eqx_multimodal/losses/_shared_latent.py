@@ -10,7 +10,7 @@ from jaxtyping import Array, Bool, Float
 
 from .._types import pair_names, Scalar
 from .._validation import check_choice, check_int, check_real
-from ..modalities import registered_modalities
+from ..modalities import get_modality, registered_modalities
 from ..nn import SharedLatentModel
 from ._contrastive import clip_loss, siglip_loss
 from ._reconstruction import reconstruction_loss
@@ -52,11 +52,15 @@ class LossWeights:
         pairs = dict(self.reconstruction).items()
         object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
         for name, weight in self.reconstruction:
+            if isinstance(name, str):  # unregistered: an UnknownModalityError that says so
+                get_modality(name)
             check_choice(name, "reconstruction modality", registered_modalities())
             check_real(weight, f"reconstruction[{name!r}]", low=0.0)
         check_real(self.cycle, "cycle", low=0.0)
         check_int(self.recon_batch, "recon_batch")
         if self.anchor is not None:
+            if isinstance(self.anchor, str) and self.anchor not in registered_modalities():
+                get_modality(self.anchor)
             check_choice(self.anchor, "anchor", registered_modalities())
 
     def trains_pair(self, a: str, b: str) -> bool:
