@@ -140,6 +140,25 @@ def test_a_folder_keeps_it_one_file_a_sample(folder):
     assert em.DataSpec.from_dict(data.spec.to_dict()) == data.spec
 
 
+def test_samples_may_lack_it_and_a_folder_without_manifest_finds_it(folder, tmp_path):
+    missing = shutil.copytree(folder, tmp_path / "missing")
+    manifest = json.loads((missing / "manifest.json").read_text())
+    manifest["samples"][2].pop("probe")
+    (missing / "manifest.json").write_text(json.dumps(manifest))
+    (missing / "probe" / "000002.npy").unlink()
+    with pytest.raises(ValueError) as error:
+        em.PairedFolder(missing)
+    assert "samples[2] (id '000002') names no probe file" in _one_line(error)
+    data = em.PairedFolder(missing, allow_missing=True)
+    item = data.read(2)
+    assert not item["present"]["probe"] and item["present"]["image"]
+    np.testing.assert_array_equal(item["probe"], np.zeros(SHAPE, np.float32))
+    assert data.counts()["probe"] == 23
+    (missing / "manifest.json").unlink()
+    scanned = em.PairedFolder(missing, allow_missing=True)
+    assert scanned.modalities == ("image", "text", "probe") and scanned.spec.shape("probe") == SHAPE
+
+
 def test_an_unregistered_modality_in_a_manifest_is_named(folder, tmp_path):
     broken = shutil.copytree(folder, tmp_path / "broken")
     manifest = json.loads((broken / "manifest.json").read_text())
