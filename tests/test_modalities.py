@@ -5,6 +5,7 @@ and every refusal is one line that names the modality (and the file)."""
 import json
 import shutil
 
+import equinox as eqx
 import hypothesis.strategies as st
 import numpy as np
 import pytest
@@ -345,3 +346,49 @@ def test_an_installed_package_registers_through_its_entry_point(monkeypatch):
     assert "the modality plug-in 'broken'" in _one_line(error) and "failed to load" in str(
         error.value
     )
+
+
+class FlatDecoder(em.nn.AbstractDecoder):
+    """A condition through one linear layer, reshaped to an item (a decoder of yours)."""
+
+    linear: eqx.nn.Linear
+    shape: tuple[int, ...] = eqx.field(static=True)
+    d_in: int = eqx.field(static=True)
+    modality: str = eqx.field(static=True)
+
+    def __init__(self, d_in, shape, modality, *, key):
+        self.linear = eqx.nn.Linear(d_in, int(np.prod(shape)), key=key)
+        self.shape, self.d_in, self.modality = tuple(shape), d_in, modality
+
+    def __call__(self, condition, *, key=None, greedy=False):
+        return self.linear(condition).reshape(self.shape)
+
+    def teacher_output(self, condition, target):
+        return self(condition)
+
+
+def test_a_decoder_of_yours_reconstructs_and_a_modality_without_one_has_none(probe):
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from eqx_multimodal.losses import shared_latent_loss
+
+    def decoder(spec, d_in, *, key):
+        return FlatDecoder(d_in, spec.shape("probe_d"), "probe_d", key=key)
+
+    def encoder(spec, d_model, *, key):
+        return MLPEncoder(spec.shape("probe_d"), 4, d_model, modality="probe_d", key=key)
+
+    em.register_modality(_probe("probe_d", encoder=encoder, decoder=decoder), replace=True)
+    try:
+        items = {"probe": np.zeros((4, *SHAPE), np.float32), "probe_d": np.ones((4, *SHAPE))}
+        data = em.PairedDataset(items)
+        model = em.nn.SharedLatentModel(data, latent_dim=4, d_model=8, key=jr.key(0))
+        assert set(model.decoders) == {"probe_d"}
+        batch = {m: jnp.asarray(v, jnp.float32) for m, v in items.items()}
+        weights = LossWeights(reconstruction={"probe": 1.0, "probe_d": 1.0})
+        _, terms = shared_latent_loss(model, batch, weights)
+        assert set(terms) == {"contrastive/probe-probe_d", "recon/probe_d"}
+        assert np.isfinite(float(terms["recon/probe_d"])) and float(terms["recon/probe_d"]) > 0
+    finally:
+        _forget("probe_d")
