@@ -169,6 +169,13 @@ def test_an_unregistered_modality_in_a_manifest_is_named(folder, tmp_path):
         em.PairedFolder(broken)
     text = _one_line(error)
     assert text.startswith("manifest.json:") and "'smell' is not a registered modality" in text
+    em.register_modality(em.Modality("smell", shape=(2,)), replace=True)  # no files
+    try:
+        with pytest.raises(ValueError) as error:
+            em.PairedFolder(broken)
+        assert "modality 'smell' has no files to read" in _one_line(error)
+    finally:
+        _forget("smell")
 
 
 @pytest.mark.parametrize(

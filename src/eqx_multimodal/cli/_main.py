@@ -64,8 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             import_user_module(name)
         except CommandError as error:
-            command = next((a for a in argv if not a.startswith("-")), "")
-            print(f"eqx-multimodal {command}: error: {error}".replace("  ", " "), file=sys.stderr)
+            command = next((a for a in argv if not a.startswith("-")), None)
+            who = "eqx-multimodal" if command is None else f"eqx-multimodal {command}"
+            print(f"{who}: error: {error}", file=sys.stderr)
             return 2
     parser = build_parser()
     args = parser.parse_args(argv)

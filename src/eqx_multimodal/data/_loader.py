@@ -321,6 +321,11 @@ class PairedFolder:
         if not isinstance(declared, dict):
             raise ValueError(f"{MANIFEST}: 'shapes' must map modalities to item shapes")
         kind = get_modality(modality)
+        if kind.read is None:
+            raise ValueError(
+                f"{MANIFEST}: modality {modality!r} has no files to read (its Modality has no "
+                "`suffix` and `read`), so a folder cannot hold it"
+            )
         if modality in declared:
             where = f"{MANIFEST}: 'shapes'[{modality!r}]"
             shape = check_shape(declared[modality], where, length=kind.rank)
