@@ -3,6 +3,7 @@ the library) is written to a folder, read back, trained, evaluated, embedded and
 and every refusal is one line that names the modality (and the file)."""
 
 import json
+import pickle
 import shutil
 
 import equinox as eqx
@@ -139,6 +140,9 @@ def test_a_folder_keeps_it_one_file_a_sample(folder):
         ("image", "text"), ("image", "probe"), ("text", "probe"),
     )  # fmt: skip
     assert em.DataSpec.from_dict(data.spec.to_dict()) == data.spec
+    # A worker process (grain) reads with the folder's own copy of the modality.
+    copied = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(copied.read(5)["probe"], data.read(5)["probe"])
 
 
 def test_samples_may_lack_it_and_a_folder_without_manifest_finds_it(folder, tmp_path):

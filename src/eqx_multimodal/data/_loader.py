@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_indices, check_int, check_real, check_shape, shown
-from ..modalities import get_modality
+from ..modalities import get_modality, Modality
 from ._codecs import IMAGE_SCALE, open_image, pillow_image, read_image, read_wave, wave_header
 from ._limits import check_pixels, DEFAULT_TEXT_CAP, MAX_AUDIO_SAMPLES
 from ._manifest import (
@@ -186,6 +186,11 @@ class PairedFolder:
         if "audio" in modalities:
             self._index_audio(sample_rate, audio_length, audio_seconds, manifest)
         self.shapes: dict[str, tuple[int, ...]] = {}
+        # The registered modalities' values travel with the folder (a grain worker
+        # process reads with them, whatever its own registry holds).
+        self.kinds: dict[str, Modality] = {
+            m: get_modality(m) for m in modalities if m not in OWN_FORMATS
+        }
         for modality in modalities:
             if modality not in OWN_FORMATS:
                 self._index_registered(modality, manifest)
@@ -320,7 +325,7 @@ class PairedFolder:
         declared = manifest.get("shapes", {})
         if not isinstance(declared, dict):
             raise ValueError(f"{MANIFEST}: 'shapes' must map modalities to item shapes")
-        kind = get_modality(modality)
+        kind = self.kinds[modality]
         if kind.read is None:
             raise ValueError(
                 f"{MANIFEST}: modality {modality!r} has no files to read (its Modality has no "
@@ -516,7 +521,7 @@ class PairedFolder:
     ) -> np.ndarray:
         """The item of a registered modality from its file, checked (the modality's
         dtype and item shape, and the folder's `shape` when given)."""
-        kind = get_modality(modality)
+        kind = self.kinds[modality]
         name = os.path.normpath(record[modality])
         assert kind.read is not None
         try:
@@ -542,7 +547,7 @@ class PairedFolder:
             return self._audio(record, rng)
         shape = self.shapes[modality]
         if modality not in record:
-            return np.zeros(shape, get_modality(modality).dtype)
+            return np.zeros(shape, self.kinds[modality].dtype)
         return self._registered(record, modality, shape)
 
     def read(self, index: int, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
