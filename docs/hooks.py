@@ -26,6 +26,7 @@ PACKAGE = "eqx_multimodal"
 #: The public subpackages whose exported names must each have an API entry.
 MODULES = (
     PACKAGE,
+    f"{PACKAGE}.modalities",
     f"{PACKAGE}.data",
     f"{PACKAGE}.distributed",
     f"{PACKAGE}.nn",

@@ -1,5 +1,8 @@
-"""The package reads as its architecture: data -> nn -> losses -> metrics -> training ->
-figures -> command line, every import pointing down, and the guide's shim a leaf."""
+"""The package reads as its architecture: modalities -> data -> nn -> losses -> metrics ->
+training -> figures -> command line, every import pointing down, and the guide's shim a
+leaf. The built-in modalities are registered like a plug-in: their module sits above the
+models it builds towers from, and the registry (below the data) loads it by name on the
+first lookup."""
 
 import ast
 import pathlib
@@ -15,8 +18,10 @@ PACKAGE = pathlib.Path(eqx_multimodal.__file__).parent
 LAYERS = [
     {"_types", "_validation", "_io", "_progress"},
     {"distributed"},
+    {"modalities"},
     {"data"},
     {"nn"},
+    {"modalities._builtins"},
     {"losses"},
     {"metrics"},
     {"training"},
@@ -30,9 +35,13 @@ RANK = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 RANK["__init__"] = RANK["data"]
 
 
+#: Modules that are a part of their own, apart from their folder's.
+OWN_PART = {"modalities/_builtins.py": "modalities._builtins"}
+
+
 def _part(module: pathlib.Path) -> str:
     relative = module.relative_to(PACKAGE)
-    return relative.parts[0].removesuffix(".py")
+    return OWN_PART.get(relative.as_posix(), relative.parts[0].removesuffix(".py"))
 
 
 def _imported_parts(module: pathlib.Path) -> set[str]:
@@ -90,3 +99,40 @@ def test_the_shim_is_a_leaf():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_the_built_in_modalities_use_the_public_door():
+    # Image, text and audio are registered as a user's modality is: through the names the
+    # package exports, and the registry names no modality itself.
+    builtins = PACKAGE / "modalities" / "_builtins.py"
+    tree = ast.parse(builtins.read_text())
+    used = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1
+        for alias in node.names
+    }
+    assert used == {"Modality", "register_modality"}
+    import eqx_multimodal.modalities as modalities
+
+    assert {"Modality", "register_modality"} <= set(vars(modalities))
+    for core in ("_registry.py", "_modality.py"):
+        assert _strings(PACKAGE / "modalities" / core) & {"image", "text", "audio"} == set()
+
+
+def _strings(module: pathlib.Path) -> set[str]:
+    """The string constants of `module`'s code (its docstrings left out)."""
+    tree = ast.parse(module.read_text())
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }

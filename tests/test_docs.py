@@ -18,6 +18,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text()))
 #: Pages that train or compile more than a few small programs (over ~10 s here).
 SLOW = {
     "tutorials/own-data.md",
+    "tutorials/fourth-modality.md",
     "tutorials/scaling-out.md",
     "explanations/models.md",
     "index.md",

@@ -21,6 +21,7 @@ EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
             ["--epochs", "1", "--num-samples", "128", "--batch-size", "32"],
             "Epoch 1/1 complete",
         ),
+        ("fourth_modality.py", ["--steps", "2", "--num-samples", "40"], "12 ordered pairs"),
     ],
 )
 @pytest.mark.slow

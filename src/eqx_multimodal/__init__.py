@@ -30,6 +30,12 @@ from .distributed import (
     replicate as replicate,
     shard_batch as shard_batch,
 )
+from .modalities import (
+    get_modality as get_modality,
+    Modality as Modality,
+    register_modality as register_modality,
+    registered_modalities as registered_modalities,
+)
 
 
 #: The subpackages, reachable as attributes (`em.training.fit`) and imported on first
@@ -40,6 +46,7 @@ _SUBPACKAGES = (
     "distributed",
     "losses",
     "metrics",
+    "modalities",
     "nn",
     "nnx",
     "testing",

@@ -49,6 +49,7 @@ FLAGS = {
         "num_processes",
         "process_id",
         "rerank_top",
+        "anchor",
     )
 }
 FLAGS.update(out="--out", resume="--resume", overwrite="--overwrite", split_seed="--split-seed")

@@ -9,6 +9,7 @@ from . import _digits, _embed, _evaluate, _export, _generate, _preview, _train, 
 from ._args import FLAGS
 from ._cache import add_compile_cache_option, enable_compile_cache
 from ._errors import CommandError
+from ._imports import add_import_option, import_user_module, imports_of
 
 
 def _version() -> str:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in commands.choices.items():
         if name != "digits":  # the only command that compiles nothing
             add_compile_cache_option(command)
+            add_import_option(command)
     return parser
 
 
@@ -56,6 +58,16 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `eqx-multimodal ARGV`; return the exit status (0 done, 1 an OS error, 2 bad
     input, 130 interrupted). Every error is one line on stderr."""
+    # `--import MODULE` first: a module may register modalities that the options name.
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for name in imports_of(argv):
+        try:
+            import_user_module(name)
+        except CommandError as error:
+            command = next((a for a in argv if not a.startswith("-")), None)
+            who = "eqx-multimodal" if command is None else f"eqx-multimodal {command}"
+            print(f"{who}: error: {error}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run

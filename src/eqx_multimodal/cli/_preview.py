@@ -6,6 +6,7 @@ from typing import Any
 
 from .._types import MODALITIES
 from ._args import add_data_options, check_out_file, config_from_args, numbers
+from ._data_options import add_folder_options, open_folder
 from ._errors import CommandError
 
 
@@ -48,8 +49,38 @@ def add_parser(commands: Any) -> None:
         "--dpi", metavar="N", type=int, default=100, help="pixels an inch (default 100)"
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="draw the first --rows samples of this paired folder instead (a row a sample, "
+        "a column a modality, yours included: --import the module that registers it)",
+    )
+    parser.add_argument(
+        "--rows", metavar="N", type=int, default=4, help="samples drawn with --data (default 4)"
+    )
+    add_folder_options(parser)
     add_data_options(parser, alignment=None)
     parser.set_defaults(run=run)
+
+
+def _preview_folder(args: argparse.Namespace, dpi: int) -> int:
+    import numpy as np
+
+    from .._validation import check_int
+    from ..viz import samples_figure
+
+    if args.report:
+        raise CommandError("--report measures the synthetic data's alignment; not with --data")
+    rows = check_int(args.rows, "rows")
+    folder = open_folder(args, args.data)
+    read = [folder.read(i) for i in range(min(rows, len(folder)))]
+    items = {m: np.stack([r[m] for r in read]) for m in folder.modalities}
+    samples_figure(items, rows=rows, path=args.out, dpi=dpi)
+    if not args.quiet:
+        print(f"{len(read)} samples of {args.data} ({', '.join(folder.modalities)}) -> {args.out}")
+    return 0
 
 
 #: Pixels an inch at most: a figure of a few inches stays a few hundred megapixels.
@@ -72,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     alignments = check_alignments(args.alignments)
     num_samples = check_int(args.num_samples, "num_samples")
     dpi = check_int(args.dpi, "dpi", maximum=MAX_DPI)
+    if args.data is not None:
+        return _preview_folder(args, dpi)
     config = config_from_args(args, alignment=alignments[0])
     preview_key, report_key = jr.split(seed_key(args.seed))
     preview_figure(alignments, key=preview_key, config=config, path=args.out, dpi=dpi)

@@ -120,6 +120,13 @@ def add_parser(commands: Any) -> None:
         help="weight of the cycle-consistency loss (default 0: off); with --generation, "
         "of the generators' cycle consistency (a generated image encoded again)",
     )
+    parser.add_argument(
+        "--anchor",
+        metavar="MODALITY",
+        default=None,
+        help="train only the pairs of this modality (e.g. image: image-text, image-audio, "
+        "but not text-audio); evaluation still reports every ordered pair",
+    )
     generation = parser.add_argument_group("cross-modal generation")
     generation.add_argument(
         "--generation",
@@ -227,17 +234,20 @@ def add_parser(commands: Any) -> None:
 
 
 def _loss_weights(args: argparse.Namespace) -> Any:
-    from .._types import MODALITIES
     from .._validation import check_real
     from ..losses import LossWeights
+    from ..modalities import registered_modalities
 
     # Off by default: the decoders cost a third of a step (more for your data's
     # autoregressive text decoder) and did not change retrieval.
     weight = check_real(args.reconstruction or 0.0, "reconstruction", low=0.0)
-    reconstruction = {m: weight for m in MODALITIES} if weight > 0 else {}
+    # Every registered modality; those without a decoder (`Modality.decoder`) have none.
+    reconstruction = {m: weight for m in registered_modalities()} if weight > 0 else {}
     # With --generation, --cycle is the generators' cycle consistency (`_generation`).
     cycle = 0.0 if args.generation else args.cycle
-    return LossWeights(objective=args.objective, cycle=cycle, reconstruction=reconstruction)
+    return LossWeights(
+        objective=args.objective, cycle=cycle, reconstruction=reconstruction, anchor=args.anchor
+    )
 
 
 def _generation(args: argparse.Namespace) -> Any:

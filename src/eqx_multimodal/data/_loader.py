@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_indices, check_int, check_real, check_shape, shown
+from ..modalities import get_modality, Modality
 from ._codecs import IMAGE_SCALE, open_image, pillow_image, read_image, read_wave, wave_header
 from ._limits import check_pixels, DEFAULT_TEXT_CAP, MAX_AUDIO_SAMPLES
 from ._manifest import (
@@ -41,6 +42,10 @@ from ._reading import (
 from ._spec import DataSpec
 from ._text import ByteTokenizer, tokenize, Tokenizer, tokenizer_from_dict
 
+
+#: The modalities a folder keeps in its own formats, with their own transforms; every
+#: other registered modality is read by its `Modality.read`.
+OWN_FORMATS = ("image", "text", "audio")
 
 #: `audio_length="auto"`: clips of different lengths are cut or padded to this
 #: percentile of their lengths, and at most this many seconds.
@@ -180,6 +185,15 @@ class PairedFolder:
             check_real(audio_seconds, "audio_seconds", low=0.0, low_open=True)
         if "audio" in modalities:
             self._index_audio(sample_rate, audio_length, audio_seconds, manifest)
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        # The registered modalities' values travel with the folder (a grain worker
+        # process reads with them, whatever its own registry holds).
+        self.kinds: dict[str, Modality] = {
+            m: get_modality(m) for m in modalities if m not in OWN_FORMATS
+        }
+        for modality in modalities:
+            if modality not in OWN_FORMATS:
+                self._index_registered(modality, manifest)
         self._index_metadata()
         self._label_names = (
             None
@@ -305,6 +319,32 @@ class PairedFolder:
                     f"{MAX_AUDIO_SAMPLES:,} a clip may have (pass --audio-seconds to cut them)"
                 )
 
+    def _index_registered(self, modality: str, manifest: dict) -> None:
+        """The item shape of a registered modality: the manifest's `"shapes"`, else the
+        first file's (every file is checked against it when read)."""
+        declared = manifest.get("shapes", {})
+        if not isinstance(declared, dict):
+            raise ValueError(f"{MANIFEST}: 'shapes' must map modalities to item shapes")
+        kind = self.kinds[modality]
+        if kind.read is None:
+            raise ValueError(
+                f"{MANIFEST}: modality {modality!r} has no files to read (its Modality has no "
+                "`suffix` and `read`), so a folder cannot hold it"
+            )
+        if modality in declared:
+            where = f"{MANIFEST}: 'shapes'[{modality!r}]"
+            shape = check_shape(declared[modality], where, length=kind.rank)
+            kind.check(np.zeros(shape, kind.dtype), where)
+        else:
+            first = next((r for r in self.records if modality in r), None)
+            if first is None:
+                raise ValueError(
+                    f"{MANIFEST}: no sample has a {modality!r} file, and 'shapes' does not "
+                    f"give its item shape"
+                )
+            shape = self._registered(first, modality, None).shape
+        self.shapes[modality] = tuple(shape)
+
     def _index_metadata(self) -> None:
         records = self.records
         self.latents = None
@@ -390,6 +430,7 @@ class PairedFolder:
             pad_id=self.tokenizer.pad_id if self.tokenizer else None,
             num_audio_samples=self.audio_length,
             sample_rate=self.sample_rate,
+            shapes=self.shapes,
         )
 
     def options(self) -> dict[str, Any]:
@@ -475,6 +516,40 @@ class PairedFolder:
             values = _resample(values, rate, self.sample_rate, name)
         return _crop(values, self.audio_length, rng).astype(np.float32)
 
+    def _registered(
+        self, record: dict[str, Any], modality: str, shape: tuple[int, ...] | None
+    ) -> np.ndarray:
+        """The item of a registered modality from its file, checked (the modality's
+        dtype and item shape, and the folder's `shape` when given)."""
+        kind = self.kinds[modality]
+        name = os.path.normpath(record[modality])
+        assert kind.read is not None
+        try:
+            item = kind.read(self.path / name, name)
+        except Exception as error:  # noqa: BLE001 - your reader's failure, with its file
+            if isinstance(error, ValueError | TypeError) and str(error).startswith(name):
+                raise
+            raise ValueError(
+                f"{name}: the {modality!r} reader failed: {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}"
+            ) from None
+        return kind.check(item, name, shape=shape)
+
+    def _item(self, record: dict[str, Any], modality: str, rng: Any) -> np.ndarray:
+        """A file modality of a sample, read and transformed (zeros when it lacks it)."""
+        if modality == "image":
+            if modality not in record:
+                return np.zeros(self.image_shape, np.float32)  # type: ignore[arg-type]
+            return self._image(record)
+        if modality == "audio":
+            if modality not in record:
+                return np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
+            return self._audio(record, rng)
+        shape = self.shapes[modality]
+        if modality not in record:
+            return np.zeros(shape, self.kinds[modality].dtype)
+        return self._registered(record, modality, shape)
+
     def read(self, index: int, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
         """Sample `index`, decoded and transformed: a dict of NumPy arrays with its
         modalities (zeros where missing), `"alignment_score"`, and `"latent"`,
@@ -493,18 +568,7 @@ class PairedFolder:
                 present["text"] = bool(self._text_present[index])
                 continue
             present[modality] = modality in record
-            if modality == "image":
-                out["image"] = (
-                    self._image(record)
-                    if modality in record
-                    else np.zeros(self.image_shape, np.float32)  # type: ignore[arg-type]
-                )
-            else:
-                out["audio"] = (
-                    self._audio(record, rng)
-                    if modality in record
-                    else np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
-                )
+            out[modality] = self._item(record, modality, rng)
         if self.latents is not None:
             out["latent"] = self.latents[index]
         out["alignment_score"] = np.float32(
@@ -546,17 +610,12 @@ class PairedFolder:
 
     def read_one(self, index: int, modality: str) -> np.ndarray:
         """One modality of sample `index` (zeros when the sample lacks it)."""
-        record = self.records[index]
-        if modality == "image":
-            if "image" not in record:
-                return np.zeros(self.image_shape, np.float32)  # type: ignore[arg-type]
-            return self._image(record)
-        if modality == "audio":
-            if "audio" not in record:
-                return np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
-            return self._audio(record, None)
-        assert self.tokens is not None
-        return self.tokens[index]
+        if modality not in self.modalities:
+            raise ValueError(f"this folder has no {modality!r}; it has {list(self.modalities)}")
+        if modality == "text":
+            assert self.tokens is not None
+            return self.tokens[index]
+        return self._item(self.records[index], modality, None)
 
     def fingerprint(self) -> str:
         """A short hash of what `read` returns: the folder, its samples and the transforms.

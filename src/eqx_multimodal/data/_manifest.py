@@ -12,10 +12,15 @@ text.jsonl       one line a sample: {"id": "000000", "tokens": [12, 7, ...]}
                                  or {"id": "000000", "text": "a spoken seven"}
 ```
 
+A registered modality of yours with a `suffix` (`eqx_multimodal.register_modality`) is
+kept as image and audio are, one file a sample: `depth/000000.png`, named in the
+manifest's samples under `"depth"`, and its item shape in the manifest's `"shapes"`.
+
 The manifest is optional: without it the samples are the ids (file stems) found in
-`image/`, `audio/` and `text.jsonl`. Every path must stay inside the folder (symbolic
-links that stay inside are fine): a manifest path such as `../x.png` or `/etc/x.png`, or
-a link out of the folder, is refused with the sample and the path named.
+`image/`, `audio/` (and the sub-folders of the registered modalities) and `text.jsonl`.
+Every path must stay inside the folder (symbolic links that stay inside are fine): a
+manifest path such as `../x.png` or `/etc/x.png`, or a link out of the folder, is
+refused with the sample and the path named.
 """
 
 import os
@@ -24,20 +29,34 @@ from pathlib import Path
 from typing import Any
 
 from .._io import read_json
-from .._types import MODALITIES
+from ..modalities import get_modality, registered_modalities
 
 
 MANIFEST = "manifest.json"
 TEXT_FILE = "text.jsonl"
 FORMAT = "eqx-multimodal paired folder"
 VERSION = 1
-FILE_MODALITIES = ("image", "audio")
-SUFFIX = {"image": ".png", "audio": ".wav"}
-
-
-#: What a sample of the manifest holds (it may hold more entries, but no other file).
-SAMPLE_KEYS = frozenset({"id", *FILE_MODALITIES, "alignment", "latent", "label"})
+#: What a sample of the manifest holds besides its modalities' files (it may hold more
+#: entries, but no other file).
+METADATA_KEYS = frozenset({"id", "alignment", "latent", "label"})
 FILE_LIKE = re.compile(r"/|\.[A-Za-z0-9]{1,5}$")
+
+
+def file_modalities(modalities: tuple[str, ...] | list[str] | None = None) -> tuple[str, ...]:
+    """Those of `modalities` (default: every registered one) that a folder keeps one
+    file a sample, `NAME/ID.SUFFIX` (image, audio, and yours with a `suffix`)."""
+    names = registered_modalities() if modalities is None else modalities
+    return tuple(m for m in names if get_modality(m).stored_in_files)
+
+
+def _unknown_modalities(modalities: list[Any]) -> str:
+    unknown = [m for m in modalities if m not in registered_modalities()]
+    if not unknown:
+        return ""
+    return (
+        f": {unknown[0]!r} is not a registered modality (register it with "
+        "eqx_multimodal.register_modality, or --import the module that does)"
+    )
 
 
 def check_id(sample_id: Any, where: str) -> str:
@@ -51,7 +70,7 @@ def check_id(sample_id: Any, where: str) -> str:
 
 def file_name(modality: str, sample_id: str) -> str:
     """Where the writer puts a sample's file: `image/ID.png`, `audio/ID.wav`."""
-    return f"{modality}/{sample_id}{SUFFIX[modality]}"
+    return get_modality(modality).file_name(sample_id)
 
 
 def natural(name: str) -> list[Any]:
@@ -115,15 +134,20 @@ def records_from_manifest(
     may lack some (it has no key for them, and no line in `text.jsonl`).
     """
     modalities = manifest.get("modalities")
+    registered = registered_modalities()
     if (
         not isinstance(modalities, list)
         or not modalities
-        or any(m not in MODALITIES for m in modalities)
+        or any(m not in registered for m in modalities)
         or len(set(modalities)) != len(modalities)
     ):
+        why = _unknown_modalities(modalities) if isinstance(modalities, list) else ""
         raise ValueError(
-            f"{MANIFEST}: 'modalities' must list some of {list(MODALITIES)}, got {modalities!r}"
+            f"{MANIFEST}: 'modalities' must list some of {list(registered)}, got "
+            f"{modalities!r}{why}"
         )
+    files = file_modalities(modalities)
+    sample_keys = METADATA_KEYS | set(file_modalities(registered))
     records = manifest["samples"]
     declared = manifest.get("num_samples", len(records))
     if declared != len(records):
@@ -138,21 +162,19 @@ def records_from_manifest(
         check_id(sample_id, f"{MANIFEST}: samples[{i}]")
         # More entries are welcome (the writer's `extra`), but a file under a key no
         # modality reads ("video": "video/1.mp4") would be ignored without a word.
-        for key in sorted(set(record) - SAMPLE_KEYS):
+        for key in sorted(set(record) - sample_keys):
             value = record[key]
             if isinstance(value, str) and FILE_LIKE.search(value):
                 raise ValueError(
                     f"{MANIFEST}: samples[{i}] (id {sample_id!r}) names the file {value!r} "
-                    f"under {key!r}, which is not a modality; the files are {list(SUFFIX)} "
-                    f"(text is in {TEXT_FILE})"
+                    f"under {key!r}, which is not a registered modality; the files are "
+                    f"{list(file_modalities())} (text is in {TEXT_FILE})"
                 )
         if sample_id in seen:
             raise ValueError(f"{MANIFEST}: samples[{i}] repeats the id {sample_id!r}")
         seen.add(sample_id)
         where = f"{MANIFEST}: samples[{i}] (id {sample_id!r})"
-        for modality in FILE_MODALITIES:
-            if modality not in modalities:
-                continue
+        for modality in files:
             if modality not in record:
                 if not allow_missing:
                     raise ValueError(
@@ -162,9 +184,7 @@ def records_from_manifest(
                 continue
             inside(folder, record[modality], where)
     # Files that no sample names would be lost without a word: refuse them instead.
-    for modality in FILE_MODALITIES:
-        if modality not in modalities:
-            continue
+    for modality in files:
         listed = {os.path.normpath(r[modality]) for r in records if modality in r}
         for name in files_in(folder, modality):
             if os.path.normpath(name) not in listed:
@@ -184,7 +204,7 @@ def records_from_manifest(
         extra = sorted(text_ids - set(ids), key=natural)
         if extra:
             raise ValueError(f"{TEXT_FILE}: id {extra[0]!r} is not a sample in {MANIFEST}")
-    return records, tuple(m for m in MODALITIES if m in modalities)
+    return records, tuple(m for m in registered if m in modalities)
 
 
 def records_from_scan(
@@ -192,7 +212,8 @@ def records_from_scan(
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """The samples of a folder without a manifest: the ids of the files found."""
     found: dict[str, dict[str, str]] = {}
-    for modality in FILE_MODALITIES:
+    files = file_modalities()
+    for modality in files:
         if (folder / modality).is_dir():
             by_id: dict[str, str] = {}
             for name in files_in(folder, modality):
@@ -208,7 +229,7 @@ def records_from_scan(
         raise FileNotFoundError(
             f"{str(folder)!r} has no {MANIFEST}, image/, audio/ or {TEXT_FILE}: not a paired folder"
         )
-    modalities = tuple(m for m in MODALITIES if m in found)
+    modalities = tuple(m for m in registered_modalities() if m in found)
     ids = sorted(set().union(*found.values()), key=natural)
     if not allow_missing:
         for modality in modalities:
@@ -223,7 +244,6 @@ def records_from_scan(
                     "samples without some modalities)"
                 )
     records = [
-        {"id": i, **{m: found[m][i] for m in FILE_MODALITIES if m in found and i in found[m]}}
-        for i in ids
+        {"id": i, **{m: found[m][i] for m in files if m in found and i in found[m]}} for i in ids
     ]
     return records, modalities

@@ -6,31 +6,38 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from .._types import MODALITIES, pair_names
+from .._types import pair_names
 from .._validation import check_indices
+from ..modalities import get_modality, registered_modalities
 from ._dataset import AbstractDataset, leading_length
 from ._manifest import natural
 from ._spec import DataSpec
 
 
-#: The rank of one sample of each modality, and of the optional latents.
-SAMPLE_RANK = {"image": 3, "text": 1, "audio": 1, "latent": 1}
+def _item(name: str, what: str) -> tuple[tuple[int | None, ...], bool]:
+    """The shape of one item of `name` (a registered modality or `"latent"`; `None`
+    for any size), and whether it holds integer ids."""
+    if name == "latent":
+        return (None,), False
+    if name not in registered_modalities():
+        raise ValueError(
+            f"`{what}` has the key {name!r}; the keys are registered modalities "
+            f"{list(registered_modalities())} and optionally 'latent'"
+        )
+    modality = get_modality(name)
+    return modality.shape, modality.dtype == "int32"
 
 
 def check_arrays(data: Mapping[str, ArrayLike], what: str = "data") -> dict[str, np.ndarray]:
     """The rules every paired array obeys, wherever it comes from (your arrays, a folder):
-    known names, one sample axis, real finite floats for image, audio and latents,
-    non-negative int32-range integers for text."""
+    registered modalities (and `"latent"`), one sample axis and the item's rank, real
+    finite floats, or non-negative int32-range integers for modalities of ids (text)."""
     leading_length(data, what)
     out = {}
     for name, value in data.items():
-        if name not in SAMPLE_RANK:
-            raise ValueError(
-                f"`{what}` has the key {name!r}; the keys are modalities "
-                f"{list(MODALITIES)} and optionally 'latent'"
-            )
+        item, ids = _item(name, what)
+        rank = len(item)
         array = np.asarray(value)
-        rank = SAMPLE_RANK[name]
         where = f"`{what}[{name!r}]`"
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{where} must hold real numbers, got dtype {array.dtype}")
@@ -38,7 +45,9 @@ def check_arrays(data: Mapping[str, ArrayLike], what: str = "data") -> dict[str,
             raise ValueError(
                 f"{where} must have {rank + 1} dimensions (samples first), got shape {array.shape}"
             )
-        if name == "text":
+        if any(e is not None and e != s for e, s in zip(item, array.shape[1:])):
+            raise ValueError(f"{where}: a {name!r} item has shape {item}, got {array.shape[1:]}")
+        if ids:
             if array.dtype.kind not in "iu":
                 raise TypeError(f"{where} must hold integer tokens, got {array.dtype}")
             bad = (array < 0) | (array >= 2**31)
@@ -107,11 +116,12 @@ class PairedDataset(AbstractDataset):
     ):
         """**Arguments:**
 
-        - `data`: a dict from modality name (`"image"`, `"text"`, `"audio"`) to an array
-            whose leading axis indexes the samples, and optionally `"latent"`. Every
-            entry has the same number of samples. `"image"` is `(N, H, W, C)` floats,
-            `"text"` `(N, length)` non-negative integers, `"audio"` `(N, samples)`
-            floats, `"latent"` `(N, dim)` floats; floats must be finite.
+        - `data`: a dict from modality name (`"image"`, `"text"`, `"audio"`, or one you
+            registered) to an array whose leading axis indexes the samples, and
+            optionally `"latent"`. Every entry has the same number of samples.
+            `"image"` is `(N, H, W, C)` floats, `"text"` `(N, length)` non-negative
+            integers, `"audio"` `(N, samples)` floats, `"latent"` `(N, dim)` floats,
+            a registered modality `(N, *item shape)` of its dtype; floats must be finite.
         - `pairs`: which modalities are paired, as `(a, b)` tuples of names in `data`.
             Defaults to every pair of modalities, in the order of `data`.
         - `alignments`: optional alignment scores of shape `(N,)` in [0, 1]; default 1.
@@ -132,7 +142,8 @@ class PairedDataset(AbstractDataset):
         modalities = tuple(m for m in self.data if m != "latent")
         if not modalities:
             raise ValueError(
-                f"`data` must hold at least one of {list(MODALITIES)}, got {list(data)}"
+                f"`data` must hold at least one of {list(registered_modalities())}, "
+                f"got {list(data)}"
             )
         self.pairs = check_pairs(pairs, modalities)
         self.alignments = _alignments(alignments, n)
@@ -172,6 +183,7 @@ class PairedDataset(AbstractDataset):
             pad_id=self.pad_id,
             num_audio_samples=self.data["audio"].shape[1] if "audio" in has else None,
             sample_rate=self.sample_rate,
+            shapes={m: tuple(self.data[m].shape[1:]) for m in has},
         )
 
     def __len__(self) -> int:

@@ -2,8 +2,17 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._types import MODALITIES
 from .._validation import check_int, check_modalities, check_shape
+from ..modalities import get_modality, registered_modalities
+
+
+#: The fields of the built-in modalities; every other registered modality's item shape
+#: is in `DataSpec.shapes`.
+_FIELDS = {
+    "image": ("image_shape",),
+    "text": ("vocab_size", "seq_length"),
+    "audio": ("num_audio_samples", "sample_rate"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,15 +26,19 @@ class DataSpec:
 
     **Fields:**
 
-    - `modalities`: some of `"image"`, `"text"` and `"audio"`, in that order.
+    - `modalities`: some registered modalities (`"image"`, `"text"`, `"audio"`, and
+        any of yours, `register_modality`), in the order they were registered.
     - `image_shape`: `(height, width, channels)` of an image.
     - `vocab_size`, `seq_length`: token ids are in `[0, vocab_size)`; a text has
         `seq_length` of them.
     - `pad_id`: the id that pads a text to `seq_length`, or `None` when texts are not
         padded (the synthetic tokens).
     - `num_audio_samples`, `sample_rate`: the length of a waveform and its rate in Hz.
+    - `shapes`: the shape of one item of each other modality (one you registered),
+        `{"depth": (64, 64, 1)}`; stored as sorted `(name, shape)` pairs.
 
-    The fields of a modality that is not in `modalities` are `None`.
+    The fields of a modality that is not in `modalities` are `None` (or absent from
+    `shapes`); `shape(modality)` is the shape of one item of any of them.
 
     ```python
     >>> spec = DataSpec(["image", "text"], image_shape=(8, 8, 1), vocab_size=259,
@@ -43,17 +56,18 @@ class DataSpec:
     pad_id: int | None = None
     num_audio_samples: int | None = None
     sample_rate: int | None = None
+    shapes: Any = ()
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        modalities = check_modalities(self.modalities, "modalities", MODALITIES)
+        if isinstance(self.modalities, Sequence) and not isinstance(self.modalities, str):
+            for name in self.modalities:  # an unregistered name: said so, with the remedy
+                if isinstance(name, str) and name not in registered_modalities():
+                    get_modality(name)
+        modalities = check_modalities(self.modalities, "modalities", registered_modalities())
         set_("modalities", modalities)
-        required = {
-            "image": ("image_shape",),
-            "text": ("vocab_size", "seq_length"),
-            "audio": ("num_audio_samples", "sample_rate"),
-        }
-        for modality, names in required.items():
+        set_("shapes", self._check_shapes(modalities))
+        for modality, names in _FIELDS.items():
             for name in names:
                 value = getattr(self, name)
                 if modality not in modalities:
@@ -75,6 +89,44 @@ class DataSpec:
                     f"`pad_id` must be below `vocab_size` {self.vocab_size}, got {self.pad_id}"
                 )
 
+    def _check_shapes(self, modalities: tuple[str, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        if not isinstance(self.shapes, Mapping | tuple | list):
+            raise TypeError(f"`shapes` must be a dict of item shapes, got {self.shapes!r:.60}")
+        given = dict(self.shapes or ())
+        out = []
+        for name in modalities:
+            if name in _FIELDS:
+                continue
+            if name not in given:
+                raise ValueError(f"`shapes` needs the item shape of modality {name!r}, got None")
+            expected = get_modality(name).shape
+            shape = check_shape(given[name], f"shapes[{name!r}]", length=len(expected))
+            if len(shape) != len(expected) or any(
+                e is not None and e != s for e, s in zip(expected, shape)
+            ):
+                raise ValueError(
+                    f"`shapes[{name!r}]` {shape} does not fit the modality's item shape {expected}"
+                )
+            out.append((name, shape))
+        return tuple(sorted(out))
+
+    def shape(self, modality: str) -> tuple[int, ...]:
+        """The shape of one item of `modality` (one of `modalities`)."""
+        if modality not in self.modalities:
+            raise ValueError(
+                f"`modality` {modality!r} is not in the data, which has {list(self.modalities)}"
+            )
+        if modality == "image":
+            assert self.image_shape is not None
+            return tuple(self.image_shape)
+        if modality == "text":
+            assert self.seq_length is not None
+            return (self.seq_length,)
+        if modality == "audio":
+            assert self.num_audio_samples is not None
+            return (self.num_audio_samples,)
+        return dict(self.shapes)[modality]
+
     def replace(self, **changes: Any) -> "DataSpec":
         """A copy with some fields changed (and validated again)."""
         return dataclasses.replace(self, **changes)
@@ -82,7 +134,11 @@ class DataSpec:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (see `from_dict`)."""
         out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        shapes = out.pop("shapes")
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        if shapes:  # absent for the built-ins, as before there were others
+            out["shapes"] = {name: list(shape) for name, shape in shapes}
+        return out
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> "DataSpec":

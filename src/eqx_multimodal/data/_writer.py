@@ -19,8 +19,8 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from .._io import umask
-from .._types import MODALITIES
 from .._validation import check_int
+from ..modalities import get_modality, registered_modalities
 from ._codecs import (
     pillow_image,
     quantise_audio,
@@ -29,7 +29,12 @@ from ._codecs import (
     write_image,
     write_wave,
 )
-from ._manifest import file_name, FORMAT, MANIFEST, TEXT_FILE, VERSION
+from ._manifest import file_modalities, file_name, FORMAT, MANIFEST, TEXT_FILE, VERSION
+
+
+#: The modalities a folder keeps in its own formats (PNG, WAV at the folder's rate,
+#: `text.jsonl`); every other registered modality is written by its `Modality.write`.
+OWN_FORMATS = ("image", "text", "audio")
 
 
 def short_float(value: Any) -> float:
@@ -99,19 +104,29 @@ class PairedFolderWriter:
         """**Arguments:**
 
         - `path`: a folder that does not exist yet (or is empty).
-        - `modalities`: keyword only. Which of `"image"`, `"text"`, `"audio"` every
-            batch holds.
+        - `modalities`: keyword only. Which modalities every batch holds: some of
+            `"image"`, `"text"`, `"audio"` and the registered modalities with files.
         - `sample_rate`: keyword only. The audio's rate in Hz; required with audio.
         - `pairs`: keyword only. Optional pairs of modalities, kept in the manifest.
         - `metadata`: keyword only. More entries for the manifest (JSON values).
         """
         self.path = Path(path)
-        self.modalities = tuple(m for m in MODALITIES if m in modalities)
-        unknown = sorted(set(modalities) - set(MODALITIES))
+        registered = registered_modalities()
+        self.modalities = tuple(m for m in registered if m in modalities)
+        unknown = [m for m in modalities if m not in registered]
         if unknown or not self.modalities:
+            why = f": {unknown[0]!r} is not a registered modality" if unknown else ""
             raise ValueError(
-                f"`modalities` must be a non-empty selection of {MODALITIES}, got {modalities!r}"
+                f"`modalities` must be a non-empty selection of {registered}, got "
+                f"{modalities!r}{why}"
             )
+        for name in self.modalities:
+            kind = get_modality(name)
+            if name not in OWN_FORMATS and kind.write is None:
+                raise ValueError(
+                    f"`modalities`: modality {name!r} has no `write` (no files), so a folder "
+                    "cannot hold it"
+                )
         if "audio" in self.modalities:
             if sample_rate is None:
                 raise ValueError("`sample_rate` is required to write audio, got None")
@@ -139,9 +154,8 @@ class PairedFolderWriter:
             tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=parent)
         )
         os.chmod(self._tmp, 0o777 & ~umask())
-        for modality in ("image", "audio"):
-            if modality in self.modalities:
-                (self._tmp / modality).mkdir()
+        for modality in file_modalities(self.modalities):
+            (self._tmp / modality).mkdir()
         if "text" in self.modalities:
             self._text = open(self._tmp / TEXT_FILE, "w", encoding="utf-8")
         return self
@@ -196,7 +210,7 @@ class PairedFolderWriter:
         ):
             raise ValueError(f"`labels` must be {size} non-empty strings, one a sample")
         if extra is not None and (
-            len(extra) != size or any(set(e) & {"id", *MODALITIES} for e in extra)
+            len(extra) != size or any(set(e) & {"id", *registered_modalities()} for e in extra)
         ):
             raise ValueError(
                 f"`extra` must be {size} dicts, one a sample, without 'id' or modality keys"
@@ -225,6 +239,9 @@ class PairedFolderWriter:
             self._write_audio(arrays["audio"], ids, records, offset)
         if "text" in arrays:
             self._write_text(arrays["text"], ids, offset)
+        for name in self.modalities:
+            if name not in OWN_FORMATS:
+                self._write_registered(name, arrays[name], ids, records, offset)
         for i, record in enumerate(records):
             if scores is not None:
                 record["alignment"] = short_float(scores[i])
@@ -278,6 +295,24 @@ class PairedFolderWriter:
         for sample_id, row in zip(ids, tokens.tolist()):
             self._text.write(text_line(sample_id, row))
 
+    def _write_registered(
+        self, modality: str, items: np.ndarray, ids: list[str], records: list, offset: int
+    ) -> None:
+        kind = get_modality(modality)
+        assert kind.write is not None
+        kinds = "f" if kind.dtype == "float32" else "iu"
+        if items.dtype.kind not in kinds:
+            raise TypeError(
+                f"`data[{modality!r}]` must hold {kind.dtype} values (modality {modality!r}), "
+                f"got {items.dtype}"
+            )
+        items = items.astype(kind.dtype)
+        for i, (sample_id, record, item) in enumerate(zip(ids, records, items)):
+            kind.check(item, f"`data[{modality!r}]` sample {offset + i}")
+            name = file_name(modality, sample_id)
+            kind.write(self._tmp_path(name), item)
+            record[modality] = name
+
     def _tmp_path(self, name: str) -> Path:
         assert self._tmp is not None
         return self._tmp / name
@@ -301,6 +336,9 @@ class PairedFolderWriter:
             manifest["image_shape"] = list(self._shapes["image"])
         if self.sample_rate is not None:
             manifest["sample_rate"] = self.sample_rate
+        shapes = {m: list(self._shapes[m]) for m in self.modalities if m not in OWN_FORMATS}
+        if shapes:
+            manifest["shapes"] = shapes
         if self.pairs is not None:
             manifest["pairs"] = self.pairs
         manifest.update(self.metadata)
@@ -328,7 +366,8 @@ def save_paired_folder(
 
     - `path`: a folder that does not exist yet (or is empty).
     - `data`: a dict with some of `"image"` (`(N, H, W, C)` in [0, 1], 1 to 4 channels),
-        `"text"` (`(N, length)` integers) and `"audio"` (`(N, samples)` in [-1, 1]), and
+        `"text"` (`(N, length)` integers) and `"audio"` (`(N, samples)` in [-1, 1]), a
+        registered modality of yours (`(N, *item shape)`, written by its `write`), and
         optionally `"latent"` (`(N, latent_dim)`, kept in the manifest).
     - `sample_rate`: keyword only. The audio's rate in Hz; required with audio.
     - `alignments`: keyword only. Optional scores in [0, 1], one a sample.

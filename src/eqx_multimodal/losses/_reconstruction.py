@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool
 
-from .._types import Image, Logits, MODALITIES, Scalar, Tokens, Waveform
+from .._types import Image, Logits, Scalar, Tokens, Waveform
+from ..modalities import get_modality
 from ..nn import CrossModalGenerator, stft_magnitude
 
 
@@ -66,14 +67,18 @@ def waveform_loss(
 
 def reconstruction_loss(modality: str, output: Array, target: Array) -> Scalar:
     """The loss that fits `modality`: pixel MSE for images, token cross-entropy for text
-    (`output` are logits), waveform MSE + multi-resolution STFT for audio."""
+    (`output` are logits), waveform MSE + multi-resolution STFT for audio; for another
+    registered modality, MSE for real values and cross-entropy (`output` are logits)
+    for ids."""
     if modality == "image":
         return pixel_loss(output, target)
     if modality == "text":
         return token_cross_entropy(output, target)
     if modality == "audio":
         return waveform_loss(output, target)
-    raise ValueError(f"`modality` must be one of {MODALITIES}, got {modality!r}")
+    if get_modality(modality).dtype == "int32":  # unknown: a one-line error
+        return token_cross_entropy(output, target)
+    return jnp.mean((output - target) ** 2)
 
 
 def generator_loss(generator: CrossModalGenerator, source: Array, target: Array) -> Scalar:

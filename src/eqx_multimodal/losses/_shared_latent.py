@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .._types import MODALITIES, pair_names, Scalar
+from .._types import pair_names, Scalar
 from .._validation import check_choice, check_int, check_real
+from ..modalities import get_modality, registered_modalities
 from ..nn import SharedLatentModel
 from ._contrastive import clip_loss, siglip_loss
 from ._reconstruction import reconstruction_loss
@@ -28,6 +29,9 @@ class LossWeights:
     - `recon_batch`: reconstruction and cycle terms use only the first `recon_batch`
         rows of a batch (decoders are expensive; the contrastive terms need the whole
         batch for their negatives).
+    - `anchor`: train only the contrastive pairs of this modality (ImageBind's recipe:
+        with N modalities, N - 1 pairs instead of N(N - 1)/2; the pairs without it are
+        aligned only through it). Default None: every pair.
     """
 
     contrastive: float = 1.0
@@ -39,6 +43,7 @@ class LossWeights:
     )
     cycle: float = 0.0
     recon_batch: int = 32
+    anchor: str | None = None
 
     def __post_init__(self):
         check_real(self.contrastive, "contrastive", low=0.0)
@@ -47,10 +52,20 @@ class LossWeights:
         pairs = dict(self.reconstruction).items()
         object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
         for name, weight in self.reconstruction:
-            check_choice(name, "reconstruction modality", MODALITIES)
+            if isinstance(name, str):  # unregistered: an UnknownModalityError that says so
+                get_modality(name)
+            check_choice(name, "reconstruction modality", registered_modalities())
             check_real(weight, f"reconstruction[{name!r}]", low=0.0)
         check_real(self.cycle, "cycle", low=0.0)
         check_int(self.recon_batch, "recon_batch")
+        if self.anchor is not None:
+            if isinstance(self.anchor, str) and self.anchor not in registered_modalities():
+                get_modality(self.anchor)
+            check_choice(self.anchor, "anchor", registered_modalities())
+
+    def trains_pair(self, a: str, b: str) -> bool:
+        """Whether the contrastive pair `(a, b)` is trained (all, or those of `anchor`)."""
+        return self.anchor is None or self.anchor in (a, b)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description: the arguments of `LossWeights(**d)`."""
@@ -113,8 +128,8 @@ def shared_latent_loss(
 
     **Returns:**
 
-    `(total, terms)`, where `terms` maps `"contrastive/a-b"`, `"recon/m"` and
-    `"cycle/a->b"` to their (unweighted) values.
+    `(total, terms)`, where `terms` maps `"contrastive/a-b"` (the pairs trained:
+    `weights.anchor`), `"recon/m"` and `"cycle/a->b"` to their (unweighted) values.
     """
     latents = model.embed_batch(dict(batch))
     names = tuple(latents)
@@ -128,6 +143,8 @@ def shared_latent_loss(
     terms: dict[str, Scalar] = {}
     total = jnp.zeros((), jnp.float32)
     for a, b in pair_names(names):
+        if not weights.trains_pair(a, b):
+            continue
         both = mask(a) & mask(b)
         i = model.pair_index(a, b)
         log_temperature = model.log_temperature[i]

@@ -7,8 +7,9 @@ import jax.random as jr
 from jaxtyping import Array, PRNGKeyArray
 
 from .._validation import check_choice, check_int
+from ..modalities import registered_modalities
 from ._base import AbstractDecoder, AbstractEncoder
-from ._towers import make_decoder, make_encoder, MODALITY_NAMES
+from ._towers import make_decoder, make_encoder
 
 
 class CrossModalGenerator(eqx.Module):
@@ -98,8 +99,8 @@ def make_generator(
 
     ```
     """
-    check_choice(source, "source", MODALITY_NAMES)
-    check_choice(target, "target", MODALITY_NAMES)
+    check_choice(source, "source", registered_modalities())
+    check_choice(target, "target", registered_modalities())
     if source == target:
         raise ValueError(f"`source` and `target` must differ, got {source!r} twice")
     check_int(d_model, "d_model")

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._types import MODALITIES, pair_names
+from .._types import pair_names
 from .._validation import check_choice, check_int, check_key, check_modalities, check_real
 from ..data import as_spec
+from ..modalities import get_modality, registered_modalities
 from ._base import AbstractDecoder, AbstractEncoder
 from ._towers import default_towers, make_decoder, make_encoder, TOWERS
 
@@ -93,7 +94,8 @@ class SharedLatentModel(eqx.Module):
             contrastive logits (learned, one per pair of modalities, as
             `log_temperature`); default 10 for normalised latents (cosines lie in
             [-1, 1]) and 1 for the `"sets"` towers.
-        - `decoders`: keyword only. Build a decoder per modality (for reconstruction).
+        - `decoders`: keyword only. Build a decoder per modality (for reconstruction),
+            for each modality that has one (`Modality.decoder`).
         - `key`: keyword only. The key of the initialisation.
         """
         check_key(key)
@@ -102,7 +104,7 @@ class SharedLatentModel(eqx.Module):
             default_towers(data) if towers is None else towers, "towers", TOWERS
         )
         chosen = spec.modalities if modalities is None else modalities
-        self.modalities = check_modalities(chosen, "modalities", MODALITIES)
+        self.modalities = check_modalities(chosen, "modalities", registered_modalities())
         missing = set(self.modalities) - set(spec.modalities)
         if missing:
             raise ValueError(
@@ -125,7 +127,9 @@ class SharedLatentModel(eqx.Module):
             # `GroupCountEncoder`'s count embeddings, both starting at 0): no head bias.
             use_bias = not (self.towers != "generic" and name == "text")
             self.heads[name] = eqx.nn.Linear(d_model, latent_dim, use_bias=use_bias, key=head_key)
-            if decoders:
+            # A registered modality without a decoder factory has no decoder (and no
+            # reconstruction term); the guide's towers have one for each of theirs.
+            if decoders and (self.towers != "generic" or get_modality(name).decoder):
                 self.decoders[name] = make_decoder(
                     name, spec, latent_dim, towers=self.towers, key=decoder_key
                 )
@@ -158,7 +162,14 @@ class SharedLatentModel(eqx.Module):
             raise ValueError(
                 f"this model has no {modality!r} encoder (it has {list(self.encoders)})"
             )
-        latent = self.heads[modality](self.encoders[modality](example))
+        embedding = self.encoders[modality](example)
+        width = self.heads[modality].in_features
+        if embedding.shape != (width,):  # static: checked when traced, free after
+            raise ValueError(
+                f"the encoder of modality {modality!r} ({type(self.encoders[modality]).__name__})"
+                f" returned shape {embedding.shape}, not (d_model,) = ({width},)"
+            )
+        latent = self.heads[modality](embedding)
         return l2_normalize(latent) if self.normalized else latent
 
     def embed_batch(self, batch: dict[str, Array]) -> dict[str, Float[Array, "batch latent"]]:

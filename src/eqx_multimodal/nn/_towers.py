@@ -2,10 +2,11 @@
 
 Three families:
 
-- `"generic"`: towers for any data of the modality: a residual conv net
-  (`ImageEncoder`), a transformer over token ids (`TextEncoder`) and a log-mel conv net
-  (`AudioEncoder`), with MLP decoders and an autoregressive text decoder. The default
-  for your own data.
+- `"generic"`: the default towers of each registered modality (`Modality.encoder` and
+  `Modality.decoder`, see `eqx_multimodal.modalities`): for the built-ins a residual
+  conv net (`ImageEncoder`), a transformer over token ids (`TextEncoder`) and a log-mel
+  conv net (`AudioEncoder`), with MLP decoders and an autoregressive text decoder; for a
+  modality of yours, the factories you registered. The default for your own data.
 - `"guide"`: towers fitted to the guide's synthetic signals: gratings fitted by least
   squares (`GratingImageEncoder`), a centred bag of i.i.d. tokens (`CentredBagEncoder`),
   spectral peaks (`PeakAudioEncoder`), and a bag-of-tokens decoder.
@@ -24,24 +25,21 @@ from jaxtyping import PRNGKeyArray
 
 from .._validation import check_choice, check_int
 from ..data import as_spec, DataSpec, SyntheticConfig
+from ..modalities import get_modality
 from ._base import AbstractDecoder, AbstractEncoder
-from ._decoders import AudioDecoder, ImageDecoder, TextDecoder, TokenBagDecoder
+from ._decoders import AudioDecoder, ImageDecoder, TokenBagDecoder
 from ._encoders import (
-    AudioEncoder,
     CentredBagEncoder,
     GratingImageEncoder,
     GratingSetEncoder,
     GroupCountEncoder,
-    ImageEncoder,
     PeakAudioEncoder,
-    TextEncoder,
     ToneSetEncoder,
 )
 
 
 TOWERS = ("generic", "guide", "sets")
-#: The width of the generic text transformer.
-TEXT_WIDTH = 64
+#: The modalities the guide's towers (`"guide"`, `"sets"`) are fitted to.
 MODALITY_NAMES = ("image", "text", "audio")
 
 
@@ -51,7 +49,13 @@ def default_towers(data: Any) -> str:
     return "sets" if isinstance(data, SyntheticConfig) else "generic"
 
 
-def _required(spec: DataSpec, modality: str) -> None:
+def _required(spec: DataSpec, modality: str, towers: str) -> None:
+    get_modality(modality)  # unknown: a one-line error listing the registered ones
+    if towers != "generic" and modality not in MODALITY_NAMES:
+        raise ValueError(
+            f"`towers` {towers!r} are fitted to the guide's {list(MODALITY_NAMES)}; modality "
+            f"{modality!r} has only its registered towers: use towers='generic'"
+        )
     if modality not in spec.modalities:
         raise ValueError(
             f"`modality` {modality!r} is not in the data, which has {list(spec.modalities)}"
@@ -70,7 +74,7 @@ def make_encoder(
 
     **Arguments:**
 
-    - `modality`: `"image"`, `"text"` or `"audio"`.
+    - `modality`: a registered modality (`"image"`, `"text"`, `"audio"`, or yours).
     - `data`: a `DataSpec`, or anything with a `spec` (`SyntheticConfig`,
         `PairedDataset`, `PairedFolder`).
     - `d_model`: the embedding size.
@@ -87,35 +91,52 @@ def make_encoder(
 
     ```
     """
-    check_choice(modality, "modality", MODALITY_NAMES)
     check_choice(towers, "towers", TOWERS)
     check_int(d_model, "d_model")
     spec = as_spec(data)
-    _required(spec, modality)
+    _required(spec, modality, towers)
     if towers == "sets":
         return _set_encoder(modality, data, spec, d_model, key=key)
+    if towers == "guide":
+        return _guide_encoder(modality, spec, d_model, key=key)
+    factory = get_modality(modality).encoder
+    if factory is None:
+        raise ValueError(
+            f"modality {modality!r} has no encoder factory; register it with "
+            "Modality(..., encoder=...)"
+        )
+    return check_encoder(factory(spec, d_model, key=key), modality, d_model)
+
+
+def check_encoder(encoder: Any, modality: str, d_model: int) -> AbstractEncoder:
+    """`encoder`, if it is an `AbstractEncoder` of width `d_model`; else a one-line
+    error naming the modality (its output is checked again when it runs:
+    `SharedLatentModel.embed`)."""
+    if not isinstance(encoder, AbstractEncoder):
+        raise TypeError(
+            f"the encoder factory of modality {modality!r} must return an AbstractEncoder, "
+            f"got {type(encoder).__name__}"
+        )
+    width = getattr(encoder, "d_model", None)
+    if width != d_model:
+        raise ValueError(
+            f"the encoder of modality {modality!r} ({type(encoder).__name__}) has width "
+            f"{width}, not d_model {d_model}"
+        )
+    return encoder
+
+
+def _guide_encoder(
+    modality: str, spec: DataSpec, d_model: int, *, key: PRNGKeyArray
+) -> AbstractEncoder:
     if modality == "image":
         assert spec.image_shape is not None
-        if towers == "guide":
-            return GratingImageEncoder(spec.image_shape, d_model, key=key)
-        return ImageEncoder(spec.image_shape, d_model, key=key)
+        return GratingImageEncoder(spec.image_shape, d_model, key=key)
     if modality == "text":
-        assert spec.vocab_size is not None and spec.seq_length is not None
-        if towers == "guide":
-            return CentredBagEncoder(spec.vocab_size, d_model, key=key)
-        # A narrow transformer: captions are short, and its width is its cost (width
-        # 256 made a step 6x slower than width 64 for the same retrieval).
-        return TextEncoder(
-            spec.vocab_size,
-            d_model,
-            spec.seq_length,
-            width=TEXT_WIDTH,
-            num_heads=4,
-            pad_id=spec.pad_id,
-            key=key,
-        )
-    assert spec.num_audio_samples is not None and spec.sample_rate is not None
-    if towers == "guide":
+        assert spec.vocab_size is not None
+        return CentredBagEncoder(spec.vocab_size, d_model, key=key)
+    if modality == "audio":
+        assert spec.num_audio_samples is not None and spec.sample_rate is not None
         return PeakAudioEncoder(
             spec.num_audio_samples,
             d_model,
@@ -123,15 +144,7 @@ def make_encoder(
             f_max=min(2000.0, spec.sample_rate / 2),
             key=key,
         )
-    n_fft = min(512, max(2, spec.num_audio_samples))
-    return AudioEncoder(
-        d_model,
-        sample_rate=spec.sample_rate,
-        n_fft=n_fft,
-        hop_length=max(1, n_fft // 2),
-        n_mels=min(64, n_fft // 2 + 1),
-        key=key,
-    )
+    raise AssertionError(modality)  # `_required` refused it
 
 
 def _set_encoder(
@@ -149,6 +162,7 @@ def _set_encoder(
             f_max=min(2000.0, spec.sample_rate / 2),
             key=key,
         )
+    assert modality == "text"  # `_required` refused the others
     if not isinstance(data, SyntheticConfig):
         raise ValueError(
             "`towers='sets'` reads text as the guide's token groups, which needs the "
@@ -172,25 +186,32 @@ def make_decoder(
 
     Arguments as for `make_encoder`. The guide's decoders are small (the synthetic
     signals are simple) and its text decoder is a bag of tokens (its tokens are i.i.d.);
-    the generic text decoder is autoregressive.
+    the generic ones are each modality's registered `Modality.decoder` (the built-in
+    text decoder is autoregressive).
     """
-    check_choice(modality, "modality", MODALITY_NAMES)
     check_choice(towers, "towers", TOWERS)
     check_int(d_in, "d_in")
     spec = as_spec(data)
-    _required(spec, modality)
+    _required(spec, modality, towers)
+    if towers == "generic":
+        factory = get_modality(modality).decoder
+        if factory is None:
+            raise ValueError(
+                f"modality {modality!r} has no decoder factory; register it with "
+                "Modality(..., decoder=...)"
+            )
+        decoder = factory(spec, d_in, key=key)
+        if not isinstance(decoder, AbstractDecoder):
+            raise TypeError(
+                f"the decoder factory of modality {modality!r} must return an "
+                f"AbstractDecoder, got {type(decoder).__name__}"
+            )
+        return decoder
     if modality == "image":
         assert spec.image_shape is not None
-        hidden = 256 if towers != "generic" else max(256, 4 * d_in)
-        return ImageDecoder(d_in, spec.image_shape, hidden=hidden, key=key)
+        return ImageDecoder(d_in, spec.image_shape, hidden=256, key=key)
     if modality == "text":
         assert spec.vocab_size is not None and spec.seq_length is not None
-        if towers != "generic":
-            return TokenBagDecoder(d_in, spec.vocab_size, spec.seq_length, key=key)
-        width = max(4, d_in - d_in % 4)
-        return TextDecoder(
-            d_in, spec.vocab_size, spec.seq_length, width=width, num_heads=4, key=key
-        )
-    assert spec.num_audio_samples is not None
-    hidden = 128 if towers != "generic" else max(256, 4 * d_in)
-    return AudioDecoder(d_in, spec.num_audio_samples, hidden=hidden, key=key)
+        return TokenBagDecoder(d_in, spec.vocab_size, spec.seq_length, key=key)
+    assert modality == "audio" and spec.num_audio_samples is not None  # `_required`
+    return AudioDecoder(d_in, spec.num_audio_samples, hidden=128, key=key)

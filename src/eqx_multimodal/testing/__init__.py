@@ -30,6 +30,7 @@ from ._strategies import (
     batches as batches,
     invalid_configs as invalid_configs,
     latents as latents,
+    modality_items as modality_items,
     paired_datasets as paired_datasets,
     presence_masks as presence_masks,
     samples as samples,

@@ -20,6 +20,7 @@ import numpy as np
 from .._types import MODALITIES
 from .._validation import MAX_SEED
 from ..data import PairedDataset, synthetic_batch, synthetic_item, SyntheticConfig
+from ..modalities import get_modality
 
 
 @contextlib.contextmanager
@@ -116,6 +117,34 @@ def presence_masks(num_modalities: int = 3) -> st.SearchStrategy[Any]:
     )
 
 
+#: The sizes drawn for an item's free sizes (`None` in `Modality.shape`).
+FREE_SIZES = (2, 3)
+
+
+@st.composite
+@no_type_check
+def modality_items(draw: Any, modality: str, n: int = 2) -> np.ndarray:
+    """`n` items of any registered modality, `(n, *item shape)`: its fixed sizes, each
+    free size drawn from `FREE_SIZES` (one shape for all `n`); float32 values in [0, 1],
+    or int32 ids in [0, 50).
+
+    ```python
+    >>> from hypothesis import find
+    >>> find(modality_items("image", 3), lambda items: True).shape
+    (3, 2, 2, 2)
+
+    ```
+    """
+    kind = get_modality(modality)
+    shape = tuple(
+        draw(st.sampled_from(FREE_SIZES)) if size is None else size for size in kind.shape
+    )
+    if kind.dtype == "int32":
+        return draw(hnp.arrays(np.int32, (n, *shape), elements=st.integers(0, 49)))
+    unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
+    return draw(hnp.arrays(np.float32, (n, *shape), elements=unit))
+
+
 @st.composite
 @no_type_check  # checked by the objects it builds; see `without_type_checks`
 def paired_datasets(
@@ -125,12 +154,21 @@ def paired_datasets(
     max_samples: int = 8,
     incomplete: bool = True,
     labels: bool = True,
+    modalities: Sequence[str] | None = None,
 ) -> PairedDataset:
     """`PairedDataset`s of small shapes: any modalities, images in [0, 1], tokens, audio
     in [-1, 1], optional latents, alignment scores, labels and (with `incomplete`)
     samples that lack some modalities.
+
+    `modalities`: keyword only. The registered modalities to draw subsets of, yours
+    included (their items from `modality_items`); default image, text and audio.
     """
-    modalities = draw(st.sampled_from(MODALITY_SETS))
+    if modalities is None:
+        modalities = draw(st.sampled_from(MODALITY_SETS))
+    else:
+        names = tuple(get_modality(m).name for m in modalities)
+        subsets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
+        modalities = draw(st.sampled_from(subsets))
     n = draw(st.integers(min_samples, max_samples))
     data: dict[str, Any] = {}
     unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
@@ -144,6 +182,9 @@ def paired_datasets(
         length = draw(st.sampled_from((16, 40)))
         wave = st.floats(-1.0, 1.0, allow_nan=False, width=32)
         data["audio"] = draw(hnp.arrays(np.float32, (n, length), elements=wave))
+    for name in modalities:
+        if name not in MODALITIES:
+            data[name] = draw(modality_items(name, n))
     if draw(st.booleans()):
         data["latent"] = draw(hnp.arrays(np.float32, (n, 4), elements=unit))
     present = None

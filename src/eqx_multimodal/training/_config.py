@@ -159,6 +159,12 @@ class TrainConfig:
         check_real(self.rerank_weight, "rerank_weight", low=0.0)
         if isinstance(self.loss, Mapping):
             object.__setattr__(self, "loss", LossWeights(**self.loss))
+        anchor = getattr(self.loss, "anchor", None)
+        if anchor is not None and anchor not in self.spec.modalities:
+            raise ValueError(
+                f"`{shown('anchor')}` {anchor!r} is not a modality of the data "
+                f"({list(self.spec.modalities)})"
+            )
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"`loss` must be a LossWeights, got {self.loss!r}")
         if self.curriculum_start is not None:

@@ -20,6 +20,7 @@ from ..metrics import (
     retrieval_metrics_from_scores,
     zero_shot_accuracy,
 )
+from ..modalities import get_modality
 from ..nn import SharedLatentModel
 from ._rerank import bucket, can_rerank, gallery_fronts, reranked_scores
 
@@ -88,16 +89,16 @@ def _check_items(model: SharedLatentModel, items: Any) -> tuple[list[str], int]:
             f"modality, got shapes {shapes}"
         )
     for m, values in arrays.items():
-        if m == "text":
+        if get_modality(m).dtype == "int32":  # ids (text's tokens)
             if values.dtype.kind not in "iu":
-                raise TypeError(f"`items['text']` must hold integer token ids, got {values.dtype}")
-            vocab = _vocab_size(model.encoders["text"])
+                raise TypeError(f"`items['{m}']` must hold integer token ids, got {values.dtype}")
+            vocab = _vocab_size(model.encoders[m])
             if values.size and (values.min() < 0 or (vocab is not None and values.max() >= vocab)):
                 within = (
                     "non-negative" if vocab is None else f"in the model's vocabulary [0, {vocab})"
                 )
                 raise ValueError(
-                    f"`items['text']` holds token ids {values.min()}..{values.max()}; they must "
+                    f"`items['{m}']` holds token ids {values.min()}..{values.max()}; they must "
                     f"be {within}"
                 )
         elif values.dtype.kind == "f" and not np.isfinite(values).all():

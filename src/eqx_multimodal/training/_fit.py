@@ -43,6 +43,7 @@ from ..distributed import (
 )
 from ..losses import shared_latent_loss
 from ..metrics import retrieval_metrics
+from ..modalities import UnknownModalityError
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
 from ._evaluate import CHUNK, embed, non_finite
@@ -291,6 +292,8 @@ def _fit(
             raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
         try:
             saved = TrainConfig.from_json(read_text(out / CONFIG))
+        except UnknownModalityError as error:
+            raise CheckpointError(f"{str(out / CONFIG)!r}: {error}") from None
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
         index = read_index(out)
@@ -476,6 +479,8 @@ def load_run(
         raise CheckpointError(f"{str(directory)!r} has no {CONFIG}")
     try:
         config = TrainConfig.from_json(read_text(config_path))
+    except UnknownModalityError as error:  # a run on a modality of yours: --import it
+        raise CheckpointError(f"{str(config_path)!r}: {error}") from None
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{str(config_path)!r} is corrupt: {error}") from None
     state, _ = load_checkpoint(directory, init_state(config), which=which)

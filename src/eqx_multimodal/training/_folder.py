@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from .._validation import shown
+from ..data._manifest import file_modalities
 from ._checkpoint import CHECKPOINT_FILE, CONFIG, FOLDER, INDEX
 
 
@@ -51,8 +52,10 @@ def run_files(out: pathlib.Path) -> list[pathlib.Path]:
 
 
 def data_files(folder: pathlib.Path) -> list[str]:
-    """What in `folder` makes it a paired folder (your data), if anything."""
-    return [name for name in _DATA_FILES if os.path.lexists(folder / name)]
+    """What in `folder` makes it a paired folder (your data), if anything: its manifest,
+    `text.jsonl`, or a sub-folder of a modality kept in files (yours included)."""
+    names = [*_DATA_FILES, *(m for m in file_modalities() if m not in _DATA_FILES)]
+    return [name for name in names if os.path.lexists(folder / name)]
 
 
 def _flag(name: str) -> str:

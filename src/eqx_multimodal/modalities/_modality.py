@@ -1,0 +1,156 @@
+"""What a modality is, as a value: its name, what one item is, how a folder stores it,
+its default towers and how a figure draws it."""
+
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+#: The dtypes an item may have once read: real values, or integer ids.
+DTYPES = ("float32", "int32")
+#: Names a sample of a folder or a batch already uses for something else.
+RESERVED = frozenset({"id", "latent", "alignment", "alignment_score", "label", "present", "pairs"})
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+Reader = Callable[[Path, str], np.ndarray]
+Writer = Callable[[Path, np.ndarray], None]
+#: `(spec, d_model, *, key) -> AbstractEncoder` (`spec` a `DataSpec`).
+EncoderFactory = Callable[..., Any]
+#: `(spec, d_in, *, key) -> AbstractDecoder`.
+DecoderFactory = Callable[..., Any]
+#: `(axes, item) -> None`: draw one item on a Matplotlib `Axes`.
+Drawer = Callable[[Any, np.ndarray], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Modality:
+    """One kind of data a model reads: a value that `register_modality` makes known by
+    its `name`, so that folders, datasets, models, evaluation and figures handle it.
+
+    A frozen dataclass rather than an `eqx.Module`: it holds no arrays and is never
+    traced or differentiated; it holds functions (how to read a file, how to build a
+    tower) and is compared and hashed as a whole, as a static value.
+
+    **Fields:**
+
+    - `name`: lower-case letters, digits and `_`, starting with a letter (`"depth"`).
+        It names the modality everywhere: a manifest's `"modalities"`, a folder's
+        sub-folder, a batch's key, an encoder's `modality`.
+    - `shape`: the shape of one item, with `None` for a size that each folder or
+        dataset sets (every item of one folder has one shape): `(None, None, 1)` is a
+        one-channel image of any size, `(16,)` sixteen features.
+    - `dtype`: what one item holds once read: `"float32"` (finite values) or `"int32"`
+        (non-negative ids).
+    - `suffix`: how a folder stores it: one file a sample, `NAME/ID.SUFFIX`. `None`
+        for a modality a folder keeps otherwise (text, in `text.jsonl`).
+    - `read`: `(path, where) -> item` reads one file (`where` names it in errors);
+        `write`: `(path, item)` writes one. Both or neither, with `suffix`.
+    - `encoder`: the default encoder factory, `(spec, d_model, *, key) ->
+        AbstractEncoder`, whose output is `(d_model,)`; `spec.shape(name)` is the shape
+        of an item.
+    - `decoder`: optional decoder factory, `(spec, d_in, *, key) -> AbstractDecoder`
+        (reconstruction); without one a model has no decoder for the modality.
+    - `draw`: optional `(axes, item) -> None` for figures; without one a figure draws
+        a 1-D item as a curve and a 2-D or 3-D one as an image.
+
+    ```python
+    >>> import numpy as np
+    >>> features = Modality("features", shape=(4,))
+    >>> features.check(np.zeros(4, np.float32), "row 0").shape
+    (4,)
+    >>> features.check(np.zeros(5, np.float32), "row 1")
+    Traceback (most recent call last):
+    ValueError: row 1: a 'features' item has shape (4,), got (5,)
+
+    ```
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+    suffix: str | None = None
+    read: Reader | None = None
+    write: Writer | None = None
+    encoder: EncoderFactory | None = None
+    decoder: DecoderFactory | None = None
+    draw: Drawer | None = None
+
+    def __post_init__(self):
+        name = self.name
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED:
+            raise ValueError(
+                f"a modality's `name` is lower-case letters, digits and '_', starting with a "
+                f"letter, and none of {sorted(RESERVED)}; got {name!r}"
+            )
+        where = f"modality {name!r}"
+        shape = self.shape
+        if isinstance(shape, int | str) or not isinstance(shape, tuple | list):
+            raise TypeError(f"{where}: `shape` must be a tuple of sizes (or None), got {shape!r}")
+        for size in shape:
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+                raise TypeError(f"{where}: `shape` sizes are integers or None, got {shape!r}")
+            if size is not None and size < 1:
+                raise ValueError(f"{where}: `shape` sizes must be positive, got {shape!r}")
+        object.__setattr__(self, "shape", tuple(shape))
+        if self.dtype not in DTYPES:
+            raise ValueError(f"{where}: `dtype` must be one of {DTYPES}, got {self.dtype!r}")
+        if self.suffix is not None and (
+            not isinstance(self.suffix, str) or not re.fullmatch(r"\.[A-Za-z0-9]{1,8}", self.suffix)
+        ):
+            raise ValueError(f"{where}: `suffix` must be like '.npy', got {self.suffix!r}")
+        if (self.read is None) != (self.write is None):
+            raise ValueError(f"{where}: give both `read` and `write`, or neither")
+        if self.read is not None and self.suffix is None:  # a suffix alone: the folder's own
+            raise ValueError(f"{where}: `read` and `write` need the files' `suffix`")
+        for field in ("read", "write", "encoder", "decoder", "draw"):
+            value = getattr(self, field)
+            if value is not None and not callable(value):
+                raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")
+
+    @property
+    def rank(self) -> int:
+        """The number of dimensions of one item."""
+        return len(self.shape)
+
+    @property
+    def stored_in_files(self) -> bool:
+        """Whether a folder keeps one file a sample, `NAME/ID.SUFFIX`."""
+        return self.suffix is not None
+
+    def file_name(self, sample_id: str) -> str:
+        """Where a folder keeps a sample's file: `NAME/ID.SUFFIX`."""
+        if self.suffix is None:
+            raise ValueError(f"modality {self.name!r} is not stored one file a sample")
+        return f"{self.name}/{sample_id}{self.suffix}"
+
+    def check(self, item: Any, where: str, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """`item` as this modality's item, or a one-line error that names `where` (a
+        file, an argument) and this modality: the wrong dtype, rank or shape, or a
+        value that is not finite. `shape`: the full shape it must have (a folder's),
+        else `self.shape` (whose `None` sizes match any)."""
+        array = item if isinstance(item, np.ndarray) else None
+        if array is None:
+            raise TypeError(
+                f"{where}: a {self.name!r} item must be a NumPy array, got {type(item).__name__}"
+            )
+        if array.dtype != np.dtype(self.dtype):
+            raise TypeError(
+                f"{where}: a {self.name!r} item must be {self.dtype}, got {array.dtype}"
+            )
+        expected = self.shape if shape is None else tuple(shape)
+        if array.ndim != len(expected) or any(
+            e is not None and e != s for e, s in zip(expected, array.shape)
+        ):
+            raise ValueError(
+                f"{where}: a {self.name!r} item has shape {expected}, got {array.shape}"
+            )
+        if self.dtype == "float32":
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{where}: a {self.name!r} item holds NaN or infinite values")
+        elif array.size and array.min() < 0:
+            raise ValueError(f"{where}: a {self.name!r} item holds negative ids")
+        return array

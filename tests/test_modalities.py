@@ -1,0 +1,405 @@
+"""Modalities are values and the set is open: a modality registered from this file (not
+the library) is written to a folder, read back, trained, evaluated, embedded and drawn;
+and every refusal is one line that names the modality (and the file)."""
+
+import json
+import pickle
+import shutil
+
+import equinox as eqx
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from hypothesis import given
+
+import eqx_multimodal as em
+from eqx_multimodal.losses import LossWeights
+from eqx_multimodal.modalities._registry import _forget
+from eqx_multimodal.nn import MLPEncoder
+from eqx_multimodal.testing import modality_items, paired_datasets
+from eqx_multimodal.training import evaluate, fit, TrainConfig
+
+from .helpers import run_cli
+
+
+SHAPE = (2, 3)
+
+
+def read_probe(path, where):
+    return np.load(path, allow_pickle=False)
+
+
+def write_probe(path, item):
+    np.save(path, item)
+
+
+def probe_encoder(spec, d_model, *, key):
+    return MLPEncoder(spec.shape("probe"), 8, d_model, modality="probe", key=key)
+
+
+def _probe(name="probe", **changes):
+    fields = dict(shape=SHAPE, suffix=".npy", read=read_probe, write=write_probe)
+    return em.Modality(name, **{**fields, "encoder": probe_encoder, **changes})
+
+
+@pytest.fixture(scope="module")
+def probe():
+    modality = em.register_modality(_probe())
+    yield modality
+    _forget("probe")
+
+
+def _one_line(error):
+    text = str(error.value)
+    assert len(text.splitlines()) == 1, text
+    return text
+
+
+def _data(n, *, seed=0):
+    """Image, tokens and the probe, all of one class a sample (a learnable pairing)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    image = 0.1 * rng.uniform(size=(n, 4, 4, 1)) + 0.8 * labels[:, None, None, None]
+    text = rng.integers(3, 9, size=(n, 5)) + 10 * labels[:, None]
+    probe = rng.normal(size=(n, *SHAPE)).astype(np.float32) + 2.0 * labels[:, None, None]
+    return {"image": image, "text": text, "probe": probe}
+
+
+@pytest.fixture(scope="module")
+def folder(probe, tmp_path_factory):
+    return em.save_paired_folder(tmp_path_factory.mktemp("probe") / "data", _data(24))
+
+
+@pytest.fixture(scope="module")
+def run(folder, tmp_path_factory):
+    """One tiny fit (2 steps), shared by the tests that need a trained model."""
+    data = em.PairedFolder(folder)
+    config = TrainConfig(
+        data=data.spec, steps=2, batch_size=8, latent_dim=8, d_model=16, log_every=1,
+        eval_every=2, checkpoint_every=100, val_gallery=8, loss=LossWeights(reconstruction={}),
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("run") / "run"
+    state, _ = fit(config, out, data=data, validation=data, progress=False)
+    return out, state
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+def test_the_registry_knows_the_built_ins_first_and_then_yours(probe):
+    names = em.registered_modalities()
+    assert names[:3] == ("image", "text", "audio") and "probe" in names
+    assert em.get_modality("probe") is probe
+    assert em.modalities.get_modality("image").suffix == ".png"
+    with pytest.raises(ValueError) as error:
+        em.get_modality("smell")
+    assert "unknown modality 'smell'" in _one_line(error) and "'probe'" in str(error.value)
+
+
+def test_a_second_registration_of_a_name_is_refused(probe):
+    with pytest.raises(ValueError) as error:
+        em.register_modality(_probe())
+    assert "modality 'probe' is already registered" in _one_line(error)
+    again = _probe()
+    assert em.register_modality(again, replace=True) is again
+    em.register_modality(probe, replace=True)
+    assert em.get_modality("probe") is probe
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"name": "Probe"}, "lower-case letters"),
+        ({"name": "latent"}, "lower-case letters"),
+        ({"dtype": "float64"}, "`dtype` must be one of"),
+        ({"shape": (0, 3)}, "`shape` sizes must be positive"),
+        ({"write": None}, "give both `read` and `write`"),
+        ({"suffix": "npy"}, "`suffix` must be like '.npy'"),
+    ],
+)
+def test_a_modality_checks_its_fields(fields, message):
+    with pytest.raises((ValueError, TypeError)) as error:
+        _probe(fields.pop("name", "probe"), **fields)
+    assert message in _one_line(error)
+
+
+# --- a folder of it ----------------------------------------------------------------------
+
+
+def test_a_folder_keeps_it_one_file_a_sample(folder):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["modalities"] == ["image", "text", "probe"]
+    assert manifest["shapes"] == {"probe": list(SHAPE)}
+    assert manifest["samples"][3]["probe"] == "probe/000003.npy"
+    data = em.PairedFolder(folder)
+    assert data.modalities == ("image", "text", "probe")
+    assert data.spec.shape("probe") == SHAPE and dict(data.spec.shapes) == {"probe": SHAPE}
+    np.testing.assert_array_equal(data.read(3)["probe"], _data(24)["probe"][3])
+    loaded = data.load()
+    assert loaded.spec == data.spec and loaded.pairs == (
+        ("image", "text"), ("image", "probe"), ("text", "probe"),
+    )  # fmt: skip
+    assert em.DataSpec.from_dict(data.spec.to_dict()) == data.spec
+    # A worker process (grain) reads with the folder's own copy of the modality.
+    copied = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(copied.read(5)["probe"], data.read(5)["probe"])
+
+
+def test_samples_may_lack_it_and_a_folder_without_manifest_finds_it(folder, tmp_path):
+    missing = shutil.copytree(folder, tmp_path / "missing")
+    manifest = json.loads((missing / "manifest.json").read_text())
+    manifest["samples"][2].pop("probe")
+    (missing / "manifest.json").write_text(json.dumps(manifest))
+    (missing / "probe" / "000002.npy").unlink()
+    with pytest.raises(ValueError) as error:
+        em.PairedFolder(missing)
+    assert "samples[2] (id '000002') names no probe file" in _one_line(error)
+    data = em.PairedFolder(missing, allow_missing=True)
+    item = data.read(2)
+    assert not item["present"]["probe"] and item["present"]["image"]
+    np.testing.assert_array_equal(item["probe"], np.zeros(SHAPE, np.float32))
+    assert data.counts()["probe"] == 23
+    (missing / "manifest.json").unlink()
+    scanned = em.PairedFolder(missing, allow_missing=True)
+    assert scanned.modalities == ("image", "text", "probe") and scanned.spec.shape("probe") == SHAPE
+
+
+def test_an_unregistered_modality_in_a_manifest_is_named(folder, tmp_path):
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["modalities"].append("smell")
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError) as error:
+        em.PairedFolder(broken)
+    text = _one_line(error)
+    assert text.startswith("manifest.json:") and "'smell' is not a registered modality" in text
+    em.register_modality(em.Modality("smell", shape=(2,)), replace=True)  # no files
+    try:
+        with pytest.raises(ValueError) as error:
+            em.PairedFolder(broken)
+        assert "modality 'smell' has no files to read" in _one_line(error)
+    finally:
+        _forget("smell")
+
+
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        (np.zeros(5, np.float32), "probe/000004.npy: a 'probe' item has shape (2, 3), got (5,)"),
+        (np.zeros(SHAPE, np.float64), "probe/000004.npy: a 'probe' item must be float32"),
+        (np.full(SHAPE, np.nan, np.float32), "probe/000004.npy: a 'probe' item holds NaN"),
+    ],
+)
+def test_a_reader_returning_the_wrong_item_is_named(item, message, folder, tmp_path):
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    np.save(broken / "probe" / "000004.npy", item)
+    data = em.PairedFolder(broken)  # the first file sets the shape; this one is read later
+    with pytest.raises((ValueError, TypeError)) as error:
+        data.read(4)
+    assert message in _one_line(error)
+    (broken / "probe" / "000004.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError) as error:
+        data.read(4)
+    assert "probe/000004.npy: the 'probe' reader failed" in _one_line(error)
+
+
+def test_arrays_of_it_are_checked(probe):
+    with pytest.raises(ValueError) as error:
+        em.PairedDataset({"image": np.zeros((2, 4, 4, 1)), "probe": np.zeros((2, 4, 3))})
+    assert "a 'probe' item has shape (2, 3), got (4, 3)" in _one_line(error)
+    with pytest.raises(ValueError) as error:
+        em.PairedDataset({"image": np.zeros((2, 4, 4, 1)), "smell": np.zeros((2, 3))})
+    assert "'smell'" in _one_line(error)
+
+
+def test_an_encoder_whose_width_is_not_d_model_is_named(probe, folder):
+    import jax.random as jr
+
+    def wide(spec, d_model, *, key):
+        return MLPEncoder(spec.shape("probe"), 8, d_model + 1, modality="probe", key=key)
+
+    em.register_modality(_probe(encoder=wide), replace=True)
+    try:
+        with pytest.raises(ValueError) as error:
+            em.nn.make_encoder("probe", em.PairedFolder(folder), 16, key=jr.key(0))
+        assert "the encoder of modality 'probe' (MLPEncoder) has width 17, not d_model 16" in (
+            _one_line(error)
+        )
+    finally:
+        em.register_modality(probe, replace=True)
+
+
+def test_the_guide_towers_refuse_it(folder):
+    import jax.random as jr
+
+    with pytest.raises(ValueError) as error:
+        em.nn.make_encoder("probe", em.PairedFolder(folder), 16, towers="guide", key=jr.key(0))
+    assert "modality 'probe' has only its registered towers" in _one_line(error)
+
+
+# --- trained, evaluated, embedded, drawn -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_it_trains_and_every_ordered_pair_is_evaluated(run, folder):
+    _, state = run
+    assert state.model.modalities == ("image", "text", "probe")
+    assert type(state.model.encoders["probe"]).__name__ == "MLPEncoder"
+    result = evaluate(state.model, em.PairedFolder(folder))
+    names = ("image", "text", "probe")
+    assert set(result["retrieval"]) == {f"{a}->{b}" for a in names for b in names if a != b}
+    assert all(0.0 <= v["recall@1"] <= 1.0 for v in result["retrieval"].values())
+
+
+@pytest.mark.slow
+def test_the_command_line_evaluates_embeds_and_previews_it(run, folder, tmp_path, capsys):
+    out, _ = run
+    scores = tmp_path / "eval.json"
+    argv = ["evaluate", "--checkpoint", str(out), "--data", str(folder), "--json", str(scores)]
+    assert run_cli(argv) == 0
+    assert "probe->image" in json.loads(scores.read_text())["retrieval"]
+    embeddings = tmp_path / "z.npz"
+    argv = ["embed", "--checkpoint", str(out), "--data", str(folder), "--out", str(embeddings)]
+    assert run_cli([*argv, "--quiet"]) == 0
+    assert np.load(embeddings)["probe"].shape == (24, 8)
+    picture = tmp_path / "samples.png"
+    assert run_cli(["preview", "--data", str(folder), "--rows", "2", "--out", str(picture)]) == 0
+    assert picture.stat().st_size > 0 and "image, text, probe" in capsys.readouterr().out
+
+
+def test_import_registers_a_module_of_yours_before_the_command_line(tmp_path, capsys):
+    module = tmp_path / "my_signals.py"
+    module.write_text(
+        "import eqx_multimodal as em\nem.register_modality(em.Modality('my_signal', shape=(4,)))\n"
+    )
+    try:
+        assert run_cli(["preview", "--import", str(module), "--data", str(tmp_path / "none")]) == 2
+        err = capsys.readouterr().err
+        assert "does not exist" in err  # --import worked; the folder is what is missing
+        assert "my_signal" in em.registered_modalities()
+    finally:
+        _forget("my_signal")
+    assert run_cli(["train", "--import", "no_such_module_of_yours", "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "--import 'no_such_module_of_yours': no module named 'no_such_module_of_yours'"
+    )
+    assert len(err.splitlines()) == 1
+
+
+@given(data=st.data())
+def test_the_strategies_draw_it(probe, data):
+    dataset = data.draw(paired_datasets(modalities=("image", "probe"), max_samples=4))
+    assert set(dataset.modalities) <= {"image", "probe"}
+    if "probe" in dataset.modalities:
+        assert dataset.data["probe"].shape[1:] == SHAPE
+        assert dataset.spec.shape("probe") == SHAPE
+    items = data.draw(modality_items("probe", 3))
+    assert items.shape == (3, *SHAPE) and items.dtype == np.float32
+
+
+# --- many modalities: an anchor ----------------------------------------------------------
+
+
+def test_an_anchor_trains_only_its_pairs(probe, folder):
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from eqx_multimodal.losses import shared_latent_loss
+
+    def encoder(name):
+        return lambda spec, d, *, key: MLPEncoder(spec.shape(name), 4, d, modality=name, key=key)
+
+    names = ("probe", "probe_b", "probe_c")
+    for name in names[1:]:
+        em.register_modality(_probe(name, encoder=encoder(name)), replace=True)
+    try:
+        items = {m: np.ones((4, *SHAPE), np.float32) * i for i, m in enumerate(names)}
+        data = em.PairedDataset(items)
+        model = em.nn.SharedLatentModel(data, latent_dim=4, d_model=8, key=jr.key(0))
+        batch = {m: jnp.asarray(v) for m, v in items.items()}
+        weights = LossWeights(reconstruction={}, anchor="probe")
+        _, terms = shared_latent_loss(model, batch, weights)
+        assert set(terms) == {"contrastive/probe-probe_b", "contrastive/probe-probe_c"}
+        _, every = shared_latent_loss(model, batch, LossWeights(reconstruction={}))
+        assert set(every) == set(terms) | {"contrastive/probe_b-probe_c"}
+        with pytest.raises(ValueError) as error:
+            TrainConfig(data=data.spec, loss=LossWeights(anchor="audio"))
+        assert "`anchor` 'audio' is not a modality of the data" in _one_line(error)
+        with pytest.raises(ValueError) as error:
+            LossWeights(anchor="smell")
+        assert "unknown modality 'smell'" in _one_line(error)
+    finally:
+        for name in names[1:]:
+            _forget(name)
+
+
+#: What the entry point of a (pretend) installed plug-in names.
+PLUGGED = _probe("plugged")
+
+
+def test_an_installed_package_registers_through_its_entry_point(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from eqx_multimodal.modalities import _registry
+
+    group = em.modalities.ENTRY_POINT_GROUP
+    found = [EntryPoint("plugged", f"{__name__}:PLUGGED", group)]
+    monkeypatch.setattr(_registry.importlib.metadata, "entry_points", lambda group: found)
+    try:
+        _registry._load_plugins()
+        assert em.get_modality("plugged") is PLUGGED
+    finally:
+        _forget("plugged")
+    found[:] = [EntryPoint("broken", f"{__name__}:NOT_THERE", group)]
+    with pytest.raises(ImportError) as error:
+        _registry._load_plugins()
+    assert "the modality plug-in 'broken'" in _one_line(error) and "failed to load" in str(
+        error.value
+    )
+
+
+class FlatDecoder(em.nn.AbstractDecoder):
+    """A condition through one linear layer, reshaped to an item (a decoder of yours)."""
+
+    linear: eqx.nn.Linear
+    shape: tuple[int, ...] = eqx.field(static=True)
+    d_in: int = eqx.field(static=True)
+    modality: str = eqx.field(static=True)
+
+    def __init__(self, d_in, shape, modality, *, key):
+        self.linear = eqx.nn.Linear(d_in, int(np.prod(shape)), key=key)
+        self.shape, self.d_in, self.modality = tuple(shape), d_in, modality
+
+    def __call__(self, condition, *, key=None, greedy=False):
+        return self.linear(condition).reshape(self.shape)
+
+    def teacher_output(self, condition, target):
+        return self(condition)
+
+
+def test_a_decoder_of_yours_reconstructs_and_a_modality_without_one_has_none(probe):
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from eqx_multimodal.losses import shared_latent_loss
+
+    def decoder(spec, d_in, *, key):
+        return FlatDecoder(d_in, spec.shape("probe_d"), "probe_d", key=key)
+
+    def encoder(spec, d_model, *, key):
+        return MLPEncoder(spec.shape("probe_d"), 4, d_model, modality="probe_d", key=key)
+
+    em.register_modality(_probe("probe_d", encoder=encoder, decoder=decoder), replace=True)
+    try:
+        items = {"probe": np.zeros((4, *SHAPE), np.float32), "probe_d": np.ones((4, *SHAPE))}
+        data = em.PairedDataset(items)
+        model = em.nn.SharedLatentModel(data, latent_dim=4, d_model=8, key=jr.key(0))
+        assert set(model.decoders) == {"probe_d"}
+        batch = {m: jnp.asarray(v, jnp.float32) for m, v in items.items()}
+        weights = LossWeights(reconstruction={"probe": 1.0, "probe_d": 1.0})
+        _, terms = shared_latent_loss(model, batch, weights)
+        assert set(terms) == {"contrastive/probe-probe_d", "recon/probe_d"}
+        assert np.isfinite(float(terms["recon/probe_d"])) and float(terms["recon/probe_d"]) > 0
+    finally:
+        _forget("probe_d")
