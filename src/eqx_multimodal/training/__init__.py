@@ -24,6 +24,13 @@ from ._folder import (
     RUN_FILES as RUN_FILES,
     run_files as run_files,
 )
+from ._source import (
+    AbstractDataSource as AbstractDataSource,
+    data_source as data_source,
+    DatasetSource as DatasetSource,
+    Feed as Feed,
+    SyntheticSource as SyntheticSource,
+)
 from ._step import (
     GENERATION_STREAM as GENERATION_STREAM,
     init_state as init_state,

@@ -25,40 +25,24 @@ from .._io import (
     dumps,
     hold_folder,
     no_space,
-    read_json,
     read_json_lines,
     read_text,
     write_atomic,
     write_json,
 )
 from .._progress import phase, progress as make_bar
-from ..data import BatchStream, GrainSource, PairedDataset, PairedFolder, SyntheticDataset
-from ..distributed import (
-    check_batch_size,
-    data_mesh,
-    local_copy,
-    process_rows,
-    replicate,
-    shard_batch,
-)
+from ..distributed import check_batch_size, data_mesh, local_copy, replicate
 from ..losses import shared_latent_loss
 from ..metrics import retrieval_metrics
 from ..modalities import UnknownModalityError
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
-from ._evaluate import CHUNK, embed, non_finite
+from ._evaluate import embed, non_finite
 from ._folder import DATA, EVALUATION, METRICS, prepare_run_folder
-from ._step import (
-    init_state,
-    make_batch_step,
-    make_step,
-    stream_key,
-    TrainState,
-    VALIDATION_STREAM,
-)
+from ._source import AbstractDataSource, data_source, Dataset
+from ._step import init_state, TrainState
 
 
-Dataset = PairedDataset | PairedFolder | GrainSource
 #: Fields that may differ when a run is resumed: they do not change its trajectory
 #: (`steps` may only grow; the schedule is then the longer run's).
 RESUMABLE_CHANGES = (
@@ -137,52 +121,11 @@ def _check_resume(saved: TrainConfig, config: TrainConfig, start: int) -> list[s
     return []
 
 
-def _unwrap(dataset: Any) -> PairedDataset | PairedFolder:
-    if isinstance(dataset, GrainSource):
-        dataset = dataset.dataset
-    if not isinstance(dataset, PairedDataset | PairedFolder):
-        raise TypeError(
-            "a dataset to train on must be a PairedDataset, a PairedFolder or a GrainSource "
-            f"over one, got {dataset!r:.80}"
-        )
-    return dataset
-
-
-def _fingerprint(dataset: PairedDataset | PairedFolder) -> str:
-    if isinstance(dataset, PairedFolder):
-        return dataset.fingerprint()
-    return repr(GrainSource(dataset)).rsplit("=", 1)[-1].rstrip(")")
-
-
-def data_record(dataset: PairedDataset | PairedFolder) -> dict[str, Any]:
-    """What a run records of the dataset it trained on (`data.json`): enough to read new
-    data as training read it (the folder's transforms and tokenizer), and to refuse to
-    resume on other data."""
-    record: dict[str, Any] = {
-        "fingerprint": _fingerprint(dataset),
-        "samples": len(dataset),
-        "label_names": None if dataset.label_names is None else list(dataset.label_names),
-    }
-    if isinstance(dataset, PairedFolder):
-        record["path"] = str(dataset.path.resolve())
-        record["options"] = dataset.options()
-        if dataset.audio_rule is not None:
-            record["audio_length_rule"] = dataset.audio_rule
-    return record
-
-
-def _validation_items(dataset: Any, size: int) -> dict[str, Any]:
-    dataset = _unwrap(dataset)
-    head = dataset.subset(np.arange(min(size, len(dataset))))
-    loaded = head.load() if isinstance(head, PairedFolder) else head
-    return {k: jax.tree.map(np.asarray, v) for k, v in loaded[:].items() if k != "pairs"}
-
-
 def fit(
     config: TrainConfig,
     out: pathlib.Path | str,
     *,
-    data: Dataset | None = None,
+    data: Dataset | AbstractDataSource | None = None,
     validation: Dataset | None = None,
     data_info: dict[str, Any] | None = None,
     resume: bool = False,
@@ -205,10 +148,12 @@ def fit(
 
     - `config`: a `TrainConfig`.
     - `out`: the run's folder (created).
-    - `data`: keyword only. The dataset to train on when `config.data` is a `DataSpec`
-        (a `PairedDataset`, a `PairedFolder` whose files are read as the batches are
-        made, or a `GrainSource` over one); its `spec` must be `config.data`. None for
-        the synthetic data, which is made inside the step.
+    - `data`: keyword only. What to train on: a data source (`AbstractDataSource`,
+        e.g. `DatasetSource`, `SyntheticSource`), or the dataset to train on when
+        `config.data` is a `DataSpec` (a `PairedDataset`, a `PairedFolder` whose files
+        are read as the batches are made, or a `GrainSource` over one; its `spec` must
+        be `config.data`), or None for the synthetic data of a `SyntheticConfig`, which
+        is made inside the step. The source is built once (`data_source`).
     - `validation`: keyword only. The dataset to validate on (its first `val_gallery`
         samples), for a run on a dataset; without it, such a run is not validated.
         Synthetic runs validate on their own held-out stream.
@@ -240,42 +185,22 @@ def fit(
     """
     mesh = data_mesh() if mesh is None else mesh
     check_batch_size(config.batch_size, mesh)
-    dataset = None
-    if config.synthetic:
-        if data is not None or validation is not None:
-            raise ValueError(
-                "`data` and `validation` are for runs on a dataset; this config's data is "
-                "synthetic (made inside the step)"
-            )
-    else:
-        if data is None:
-            raise ValueError("`data` is required: this config trains on a dataset (a DataSpec)")
-        dataset = _unwrap(data)
-        if dataset.spec != config.spec:
-            raise ValueError(
-                f"the dataset's shapes {dataset.spec} differ from the config's {config.spec}; "
-                "build the config from `dataset.spec`"
-            )
+    source = data_source(config, data, validation, data_info)
     primary = jax.process_index() == 0
     out = pathlib.Path(out)
     # Process 0 writes `out`, as its one writer; the lock is held until `fit` returns.
     with hold_folder(out) if primary else contextlib.nullcontext():
         if primary:
-            folders = [
-                getattr(_unwrap(d), "path", None) for d in (data, validation) if d is not None
-            ]
-            prepare_run_folder(out, resume=resume, overwrite=overwrite, data_folders=folders)
-        return _fit(
-            config, out, dataset, validation, data_info, resume, until, progress, on_log, mesh
-        )
+            prepare_run_folder(
+                out, resume=resume, overwrite=overwrite, data_folders=source.folders()
+            )
+        return _fit(config, out, source, resume, until, progress, on_log, mesh)
 
 
 def _fit(
     config: TrainConfig,
     out: pathlib.Path,
-    dataset: PairedDataset | PairedFolder | None,
-    validation: Dataset | None,
-    data_info: dict[str, Any] | None,
+    source: AbstractDataSource,
     resume: bool,
     until: int | None,
     progress: bool,
@@ -298,13 +223,7 @@ def _fit(
             raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
         index = read_index(out)
         messages = _check_resume(saved, config, int(index["latest"]["step"]))
-        if dataset is not None:
-            recorded = read_json(out / DATA) if (out / DATA).exists() else {}
-            if recorded.get("fingerprint") != _fingerprint(dataset):
-                raise ValueError(
-                    f"cannot resume: the dataset differs from the one the run trained on "
-                    f"({DATA} has fingerprint {recorded.get('fingerprint')!r})"
-                )
+        source.check_resume(out)
         # The optimiser's schedule is part of its state's structure only through `steps`,
         # which lives in the config, not in the state: load into the saved run's state.
         state, _ = load_checkpoint(out, state)
@@ -317,22 +236,7 @@ def _fit(
     if resume and (out / METRICS).exists():
         history = [r for r in read_json_lines(out / METRICS) if r["step"] <= start]
     stop = config.steps if until is None else min(until, config.steps)
-    stream = None
-    if dataset is None:
-        step = make_step(config, mesh)
-        advance = step
-    else:
-        local = process_rows(config.batch_size, mesh) if jax.process_count() > 1 else None
-        stream = BatchStream(dataset, config.batch_size, seed=config.seed, local=local)
-        batch_step = make_batch_step(config, mesh)
-        batches = stream.batches(start, stop)
-
-        def advance(state: TrainState, /) -> Any:
-            batch = next(batches)
-            if local is not None:
-                batch = shard_batch(batch, mesh)
-            return batch_step(state, batch)
-
+    advance, position = source.feed(config, mesh, start, stop)
     items: dict[str, Any] | None = None
     if primary:
         if talk:
@@ -340,26 +244,18 @@ def _fit(
                 print(message, file=sys.stderr)
         write_atomic(out / CONFIG, config.to_json().encode())
         write_atomic(out / METRICS, "".join(dumps(r) + "\n" for r in history).encode())
-        if dataset is not None:
-            write_json(out / DATA, {**data_record(dataset), **(data_info or {})})
-        if dataset is None:
-            with phase(f"building the validation gallery of {config.val_gallery}", enabled=talk):
-                gallery = SyntheticDataset(
-                    config.synthetic_config(),
-                    config.val_gallery,
-                    key=stream_key(config.seed, VALIDATION_STREAM),
-                )
-                items = {k: np.asarray(v) for k, v in gallery.materialise(CHUNK)[:].items()}
-        elif validation is not None:
-            with phase("reading the validation samples", enabled=talk):
-                items = _validation_items(validation, config.val_gallery)
+        record = source.record()
+        if record is not None:
+            write_json(out / DATA, record)
+        items = source.validation_items(config, talk=talk)
     log = (out / METRICS).open("a") if primary else None
     last_saved, last_time = start, time.perf_counter()
 
     def checkpoint(at: TrainState, done: int, score: float | None = None) -> None:
         nonlocal last_saved, last_time
         if primary:
-            extra = None if stream is None else {"data": stream.position(done)}
+            where = position(done)
+            extra = None if where is None else {"data": where}
             save_checkpoint(out, local_copy(at), done, keep=config.keep, best=score, extra=extra)
         last_saved, last_time = done, time.perf_counter()
 
