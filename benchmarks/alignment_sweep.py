@@ -18,6 +18,7 @@ import time
 
 import jax
 
+from eqx_multimodal.guide import SetReranker
 from eqx_multimodal.losses import LossWeights
 from eqx_multimodal.metrics import achievable_retrieval
 from eqx_multimodal.training import evaluate, fit, stream_key, TEST_STREAM, TrainConfig
@@ -55,6 +56,7 @@ def main():
             config.synthetic_config(),
             gallery=args.gallery,
             key=stream_key(args.seed, TEST_STREAM),
+            reranker=SetReranker(),
             rerank_top=config.rerank_top,
         )
         result["train_seconds"] = seconds

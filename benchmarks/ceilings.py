@@ -23,6 +23,7 @@ import pathlib
 import time
 
 from eqx_multimodal.data import SyntheticConfig
+from eqx_multimodal.guide import SetReranker
 from eqx_multimodal.metrics import achievable_retrieval, CEILING_PAIRS
 from eqx_multimodal.training import evaluate, load_run, stream_key, TEST_STREAM
 
@@ -105,6 +106,7 @@ def _side_by_side(args: argparse.Namespace, rows: list) -> None:
             data,
             gallery=args.gallery,
             key=stream_key(seed, TEST_STREAM),
+            reranker=SetReranker(),
             rerank_top=config.rerank_top,
             rerank_weight=config.rerank_weight,
         )

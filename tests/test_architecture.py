@@ -25,6 +25,7 @@ LAYERS = [
     {"losses"},
     {"metrics"},
     {"training"},
+    {"guide"},
     {"viz"},
     {"testing"},
     {"cli", "__main__"},

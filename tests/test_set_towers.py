@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 import eqx_multimodal as em
-import eqx_multimodal.training._rerank as rerank
+import eqx_multimodal.guide._rerank as rerank
+from eqx_multimodal.guide import SetReranker
 from eqx_multimodal.nn import (
     fit_grating_set,
     grating_log_likelihood,
@@ -235,7 +236,9 @@ def test_set_towers_are_the_synthetic_default_and_unnormalised():
 def test_evaluate_reranks_image_audio_and_keeps_the_two_tower_figures():
     config = em.SyntheticConfig(modalities=["image", "audio"], alignment=0.9)
     model = SharedLatentModel(config, latent_dim=16, d_model=32, decoders=False, key=jr.key(0))
-    result = evaluate(model, config, gallery=24, key=jr.key(3), rerank_top=24)
+    result = evaluate(
+        model, config, gallery=24, key=jr.key(3), reranker=SetReranker(), rerank_top=24
+    )
     assert set(result["retrieval_two_tower"]) == {"image->audio", "audio->image"}
     # An untrained two-tower model is near chance; verifying all 24 candidates with the
     # image's likelihood finds most true pairs at alignment 0.9.
@@ -244,7 +247,7 @@ def test_evaluate_reranks_image_audio_and_keeps_the_two_tower_figures():
         assert (
             result["retrieval"][pair]["recall@1"] > result["retrieval_two_tower"][pair]["recall@1"]
         )
-    off = evaluate(model, config, gallery=24, key=jr.key(3), rerank_top=0)
+    off = evaluate(model, config, gallery=24, key=jr.key(3), reranker=SetReranker(), rerank_top=0)
     assert "retrieval_two_tower" not in off
     assert off["retrieval"] == result["retrieval_two_tower"]
     with pytest.raises(ValueError, match="rerank_top"):

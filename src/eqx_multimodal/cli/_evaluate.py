@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from .._io import write_json
     from .._progress import phase
     from .._validation import check_fits, check_int
+    from ..guide import SetReranker
     from ..training import evaluate, stream_key, TEST_STREAM
     from ._tables import generation_table, retrieval_table
 
@@ -253,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
                 folder,
                 modalities=chosen,
                 tokenizer=folder.tokenizer,
+                reranker=SetReranker(),
                 rerank_top=top,
                 rerank_weight=config.rerank_weight,
             )
@@ -279,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
                 gallery=gallery,
                 key=stream_key(seed, TEST_STREAM),
                 modalities=chosen,
+                reranker=SetReranker(),
                 rerank_top=top,
                 rerank_weight=config.rerank_weight,
             )

@@ -556,6 +556,7 @@ def _train(
 
     from .._progress import phase
     from ..distributed import local_copy
+    from ..guide import SetReranker
     from ..training import evaluate, fit, stream_key, TEST_STREAM, write_evaluation
     from ._tables import retrieval_table
 
@@ -608,6 +609,7 @@ def _train(
                 config.synthetic_config(),
                 gallery=gallery,
                 key=stream_key(config.seed, TEST_STREAM),
+                reranker=SetReranker(),
                 rerank_top=config.rerank_top,
                 rerank_weight=config.rerank_weight,
             )
@@ -617,6 +619,7 @@ def _train(
                 local_copy(state.model),
                 held_out,
                 tokenizer=held_out.tokenizer,
+                reranker=SetReranker(),
                 rerank_top=config.rerank_top,
                 rerank_weight=config.rerank_weight,
             )

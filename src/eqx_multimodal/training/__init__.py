@@ -24,6 +24,7 @@ from ._folder import (
     RUN_FILES as RUN_FILES,
     run_files as run_files,
 )
+from ._rerank import AbstractReranker as AbstractReranker
 from ._source import (
     AbstractDataSource as AbstractDataSource,
     data_source as data_source,

@@ -22,7 +22,7 @@ from ..metrics import (
 )
 from ..modalities import get_modality
 from ..nn import SharedLatentModel
-from ._rerank import bucket, can_rerank, gallery_fronts, reranked_scores
+from ._rerank import AbstractReranker, bucket
 
 
 #: At most this many items are embedded at a time (padded to a power of two, so that a
@@ -157,6 +157,7 @@ def evaluate(
     modalities: Sequence[str] | None = None,
     tokenizer: Tokenizer | None = None,
     reconstruction_items: int = 128,
+    reranker: AbstractReranker | None = None,
     rerank_top: int = 64,
     rerank_weight: float = 1.0,
 ) -> dict[str, Any]:
@@ -174,11 +175,13 @@ def evaluate(
         the label names are embedded as texts for zero-shot classification.
     - `reconstruction_items`: keyword only. The reconstruction losses use the first
         this many items (decoding is expensive); recorded in the result.
-    - `rerank_top`, `rerank_weight`: keyword only. With the `"sets"` towers, each
-        image -> audio and audio -> image query's `rerank_top` best two-tower
-        candidates are re-ranked by the likelihood verifier plus `rerank_weight` times
-        the two-tower logit (see `training/_rerank.py`); `rerank_top=0` turns it off
-        (`rerank_weight=0` keeps it, ranking by the verifier alone).
+    - `reranker`: keyword only. A second stage of retrieval (`AbstractReranker`, e.g.
+        the guide's `guide.SetReranker` for the `"sets"` towers): for each ordered pair
+        it declares for the model, each query's `rerank_top` best two-tower candidates
+        are re-scored by it, with `rerank_weight` times the two-tower logit beside its
+        own score; `rerank_top=0` turns it off (`rerank_weight=0` keeps it, ranking by
+        the re-ranker alone). Default none.
+    - `rerank_top`, `rerank_weight`: keyword only. See `reranker`.
 
     **Returns:**
 
@@ -218,7 +221,8 @@ def evaluate(
     present = items.get("present", {})
     has = {m: np.asarray(present.get(m, np.ones(size, bool))) for m in chosen}
     result: dict[str, Any] = {"retrieval": {}, "pairs": {}}
-    fronts: dict[str, Any] = {}
+    reranked = set() if reranker is None or rerank_top == 0 else set(reranker.pairs(model))
+    prepared: dict[str, Any] = {}
     for a in chosen:
         for b in chosen:
             if a == b:
@@ -231,17 +235,18 @@ def evaluate(
             result["retrieval"][pair] = retrieval_metrics(
                 jnp.asarray(latents[a][rows]), jnp.asarray(latents[b][rows])
             )
-            if rerank_top > 0 and can_rerank(model, a, b):
-                key_rows = rows.tobytes()
-                if fronts.get("rows") != key_rows:
-                    subset = {m: np.asarray(items[m])[rows] for m in ("image", "audio")}
-                    fronts = {"rows": key_rows, **gallery_fronts(model, subset)}
+            if reranker is not None and (a, b) in reranked:
+                # A pair and its reverse share their rows: prepared once for both.
+                cached = (frozenset((a, b)), rows.tobytes())
+                if prepared.get("for") != cached:
+                    subset = {m: np.asarray(items[m])[rows] for m in (a, b)}
+                    prepared = {"for": cached, "value": reranker.prepare(model, subset)}
                 scores = np.asarray(latents[a][rows] @ latents[b][rows].T)
-                reranked = reranked_scores(
-                    model, fronts, scores, a, top=rerank_top, weight=rerank_weight
+                rescored = reranker.rescore(
+                    model, prepared["value"], scores, a, b, top=rerank_top, weight=rerank_weight
                 )
                 result.setdefault("retrieval_two_tower", {})[pair] = result["retrieval"][pair]
-                result["retrieval"][pair] = retrieval_metrics_from_scores(reranked)
+                result["retrieval"][pair] = retrieval_metrics_from_scores(rescored)
     if "label" in items:
         labels = np.asarray(items["label"])
         result["label_retrieval"] = {

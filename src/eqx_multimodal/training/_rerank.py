@@ -1,115 +1,68 @@
-"""Re-ranking the two-tower top-k of image <-> audio retrieval with a likelihood verifier.
+"""The re-ranking seam: a second stage of retrieval that `evaluate` may run.
 
-A two-tower model scores every pair by one dot product, which can express a set
-likelihood only in a factorised form (each grating matched to the tones on its own). For
-the image <-> audio pair of the `"sets"` towers a second stage re-scores each query's
-`top` candidates with `nn.grating_log_likelihood`: the image's joint Gaussian
-log-likelihood ratio when its gratings take their phases and relative amplitudes from the
-audio's tones under the best assignment found (parameter-free, from the front ends the
-towers already run), plus `weight` times the two-tower logit (the score times the pair's
-learned inverse temperature; both are log-likelihoods in nats). The re-ranked candidates
-go first, the rest keep the two-tower order: the image-audio analogue of geometric
-verification in image retrieval, or of the matching head that re-ranks ALBEF's and
-BLIP's two-tower top-k.
+A two-tower model scores every pair of a gallery by one dot product. A re-ranker
+re-scores each query's best candidates with something the towers cannot express (a
+verifier, a cross-encoder), for the ordered pairs of modalities it declares; `evaluate`
+asks it which pairs those are and never names a modality or a tower itself. The guide's
+`guide.SetReranker` is one.
 """
 
+import abc
 from typing import Any
 
 import equinox as eqx
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Float
 
-from ..nn import grating_log_likelihood, GratingSetEncoder, SharedLatentModel, ToneSetEncoder
-
-
-def can_rerank(model: SharedLatentModel, a: str, b: str) -> bool:
-    """Whether the ordered pair `a -> b` of `model` has a verifier (image <-> audio with
-    the `"sets"` towers)."""
-    return (
-        {a, b} == {"image", "audio"}
-        and isinstance(model.encoders.get("image"), GratingSetEncoder)
-        and isinstance(model.encoders.get("audio"), ToneSetEncoder)
-    )
+from ..nn import SharedLatentModel
 
 
 def bucket(count: int, largest: int) -> int:
     """Rows computed at a time for `count` rows: the smallest power of two that holds them
     (at least 16), at most `largest`. Padding to a few sizes keeps compilations few
-    without computing thousands of padded rows for a small gallery."""
+    without computing thousands of padded rows for a small gallery.
+
+    ```python
+    >>> bucket(5, 256), bucket(100, 256), bucket(1000, 256)
+    (16, 128, 256)
+
+    ```
+    """
     return min(largest, max(16, 1 << max(count - 1, 0).bit_length()))
 
 
-@eqx.filter_jit
-def _fronts(encoder: Any, examples: Array) -> Any:
-    return jax.vmap(encoder.front)(examples)
+class AbstractReranker(eqx.Module):
+    """A second stage of cross-modal retrieval, passed to `evaluate(..., reranker=...)`:
+    for the ordered pairs it declares (`pairs`), each query's `top` two-tower candidates
+    are re-scored and placed first; the rest keep the two-tower order.
 
+    `evaluate` calls `prepare` once for the items of a pair (the gallery's rows that
+    hold both modalities; a pair and its reverse share them), then `rescore` for each
+    direction.
+    """
 
-def gallery_fronts(
-    model: SharedLatentModel, items: dict[str, Any], chunk: int = 256
-) -> dict[str, Any]:
-    """The image fits and audio tone sets of a gallery (for `reranked_scores`)."""
-    out = {}
-    for name in ("image", "audio"):
-        examples = np.asarray(items[name])
-        size = examples.shape[0]
-        rows_at_once = bucket(size, chunk)
-        parts = []
-        for start in range(0, size, rows_at_once):
-            rows = np.arange(start, start + rows_at_once) % size  # padded: few compilations
-            front = _fronts(model.encoders[name], jnp.asarray(examples[rows]))
-            parts.append(jax.tree.map(lambda v, n=min(rows_at_once, size - start): v[:n], front))
-        out[name] = jax.tree.map(lambda *v: jnp.concatenate(v), *parts)
-    return out
+    @abc.abstractmethod
+    def pairs(self, model: SharedLatentModel) -> tuple[tuple[str, str], ...]:
+        """The ordered pairs `(query, gallery)` of `model` this re-ranker re-scores;
+        none when it does not apply to the model."""
 
+    @abc.abstractmethod
+    def prepare(self, model: SharedLatentModel, items: dict[str, np.ndarray]) -> Any:
+        """What re-scoring needs of a gallery: `items` holds the rows of the pair's two
+        modalities (NumPy arrays with a leading axis of items)."""
 
-@eqx.filter_jit
-def _verify(encoder: GratingSetEncoder, fits: Any, tones: Any) -> Array:
-    size = encoder.image_shape[:2]
-    return jax.vmap(
-        lambda f, t: grating_log_likelihood(f, t, encoder.frequencies, image_size=size)
-    )(fits, tones)
-
-
-def reranked_scores(
-    model: SharedLatentModel,
-    fronts: dict[str, Any],
-    scores: Float[np.ndarray, "queries gallery"],
-    a: str,
-    *,
-    top: int,
-    weight: float,
-    chunk: int = 8192,
-) -> np.ndarray:
-    """The scores of `a -> b` (`scores` from the two towers, queries of modality `a`,
-    one of image and audio) with each query's `top` candidates re-scored and placed
-    first, in the verifier's order."""
-    queries, size = scores.shape
-    top = min(top, size)
-    candidates = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-    query = np.repeat(np.arange(queries), top)
-    candidate = candidates.reshape(-1)
-    image, audio = (query, candidate) if a == "image" else (candidate, query)
-    encoder = model.encoders["image"]
-    assert isinstance(encoder, GratingSetEncoder), "can_rerank checks the towers"
-    chunk = bucket(len(query), chunk)
-    values = []
-    for start in range(0, len(query), chunk):
-        rows = np.arange(start, start + chunk) % len(query)  # padded: one compilation
-        fits = jax.tree.map(lambda v: v[image[rows]], fronts["image"])
-        tones = jax.tree.map(lambda v: v[audio[rows]], fronts["audio"])
-        verified = np.asarray(_verify(encoder, fits, tones), np.float64)
-        values.append(verified[: min(chunk, len(query) - start)])
-    verified = np.concatenate(values).reshape(queries, top)
-    out = np.asarray(scores, np.float64).copy()
-    b = "audio" if a == "image" else "image"
-    inverse_temperature = float(np.exp(np.asarray(model.log_temperature)[model.pair_index(a, b)]))
-    combined = verified + weight * inverse_temperature * np.take_along_axis(out, candidates, 1)
-    # A degenerate fit (NaN) goes last among the re-ranked; ties keep the towers' order.
-    combined = np.where(np.isnan(combined), -np.inf, combined)
-    ordered = np.take_along_axis(candidates, np.argsort(-combined, axis=1, kind="stable"), 1)
-    finite = out[np.isfinite(out)]
-    offset = (np.abs(finite).max() if finite.size else 0.0) + 2.0 * top + 1.0
-    np.put_along_axis(out, ordered, offset + np.arange(top, 0, -1, dtype=np.float64), axis=1)
-    return out
+    @abc.abstractmethod
+    def rescore(
+        self,
+        model: SharedLatentModel,
+        prepared: Any,
+        scores: Float[np.ndarray, "queries gallery"],
+        query: str,
+        gallery: str,
+        *,
+        top: int,
+        weight: float,
+    ) -> np.ndarray:
+        """The scores of `query -> gallery` (`scores` from the two towers), each query's
+        `top` candidates re-scored and placed first; `weight` weighs the two-tower
+        score beside the re-ranker's own."""
