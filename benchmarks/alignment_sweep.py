@@ -18,9 +18,8 @@ import time
 
 import jax
 
-from eqx_multimodal.guide import SetReranker
+from eqx_multimodal.guide import achievable_retrieval, SetReranker
 from eqx_multimodal.losses import LossWeights
-from eqx_multimodal.metrics import achievable_retrieval
 from eqx_multimodal.training import evaluate, fit, stream_key, TEST_STREAM, TrainConfig
 
 

@@ -33,6 +33,7 @@ MODULES = (
     f"{PACKAGE}.losses",
     f"{PACKAGE}.metrics",
     f"{PACKAGE}.training",
+    f"{PACKAGE}.guide",
     f"{PACKAGE}.viz",
     f"{PACKAGE}.testing",
     f"{PACKAGE}.nnx",

@@ -1,4 +1,4 @@
-"""The observation-only reference scorers of `metrics._ceilings`, against brute force."""
+"""The observation-only reference scorers of `guide._ceilings`, against brute force."""
 
 import itertools
 import math
@@ -16,7 +16,7 @@ from eqx_multimodal.data import (
     text_from_latent,
 )
 from eqx_multimodal.data._synthetic import image_pattern
-from eqx_multimodal.metrics import _ceilings as ceilings
+from eqx_multimodal.guide import _ceilings as ceilings
 
 
 def brute_log_permanent(logits):

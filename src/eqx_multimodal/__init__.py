@@ -44,6 +44,7 @@ _SUBPACKAGES = (
     "cli",
     "data",
     "distributed",
+    "guide",
     "losses",
     "metrics",
     "modalities",

@@ -192,7 +192,7 @@ def _cache_dir(args: argparse.Namespace) -> pathlib.Path:
 def _ceiling(
     args: argparse.Namespace, data: Any, gallery: int, seed: int, chosen: Any, talk: bool
 ) -> dict[str, Any]:
-    from ..metrics import achievable_retrieval
+    from ..guide import achievable_retrieval
 
     if chosen is not None:
         data = data.replace(modalities=tuple(chosen))

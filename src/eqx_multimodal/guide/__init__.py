@@ -1,5 +1,17 @@
-"""The guide: a client of the core. Its synthetic data's re-ranker, observation-only
-ceilings and reference coherence, built on the core's seams (`training.AbstractReranker`,
-`training.AbstractDataSource`)."""
+"""The guide: a client of the core. What serves only the guide's synthetic data, built
+on the core's seams (`training.AbstractReranker`, `training.AbstractDataSource`): its
+re-ranker, its observation-only ceilings and its reference coherence."""
 
+from ._ceilings import (
+    achievable_retrieval as achievable_retrieval,
+    audio_tone_set as audio_tone_set,
+    CEILING_PAIRS as CEILING_PAIRS,
+    ceiling_scores as ceiling_scores,
+    image_log_likelihood as image_log_likelihood,
+    match_tones_to_gratings as match_tones_to_gratings,
+    observation_scores as observation_scores,
+    text_log_likelihood_given_image as text_log_likelihood_given_image,
+    text_set_log_likelihood as text_set_log_likelihood,
+)
+from ._reference import reference_coherence as reference_coherence
 from ._rerank import SetReranker as SetReranker

@@ -1,5 +1,11 @@
 """Measurements: how aligned the data is, how well models retrieve across modalities, and
-how coherent, faithful and diverse generated items are."""
+how coherent, faithful and diverse generated items are.
+
+The guide's observation-only ceilings and reference coherence live in
+`eqx_multimodal.guide`; their old names here still work (`metrics.achievable_retrieval`,
+...), looked up on first use, so that importing the core imports nothing of the guide."""
+
+from typing import Any
 
 from ._alignment import (
     alignment_dependence as alignment_dependence,
@@ -7,17 +13,6 @@ from ._alignment import (
     folded_token_histogram as folded_token_histogram,
     image_dependence as image_dependence,
     text_dependence as text_dependence,
-)
-from ._ceilings import (
-    achievable_retrieval as achievable_retrieval,
-    audio_tone_set as audio_tone_set,
-    CEILING_PAIRS as CEILING_PAIRS,
-    ceiling_scores as ceiling_scores,
-    image_log_likelihood as image_log_likelihood,
-    match_tones_to_gratings as match_tones_to_gratings,
-    observation_scores as observation_scores,
-    text_log_likelihood_given_image as text_log_likelihood_given_image,
-    text_set_log_likelihood as text_set_log_likelihood,
 )
 from ._fidelity import (
     frechet_distance as frechet_distance,
@@ -31,10 +26,34 @@ from ._judges import (
     train_judge as train_judge,
 )
 from ._labels import label_precision as label_precision, zero_shot_accuracy as zero_shot_accuracy
-from ._reference import reference_coherence as reference_coherence
 from ._retrieval import (
     retrieval_metrics as retrieval_metrics,
     retrieval_metrics_from_scores as retrieval_metrics_from_scores,
     retrieval_ranks as retrieval_ranks,
     score_ranks as score_ranks,
 )
+
+
+#: The guide's names this module still answers to (they moved to `eqx_multimodal.guide`).
+_MOVED_TO_GUIDE = (
+    "achievable_retrieval",
+    "audio_tone_set",
+    "CEILING_PAIRS",
+    "ceiling_scores",
+    "image_log_likelihood",
+    "match_tones_to_gratings",
+    "observation_scores",
+    "reference_coherence",
+    "text_log_likelihood_given_image",
+    "text_set_log_likelihood",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # Old import paths of names that moved to the guide, resolved on first use: the
+    # core does not import the guide, a caller of an old name does.
+    if name in _MOVED_TO_GUIDE:
+        import importlib
+
+        return getattr(importlib.import_module("eqx_multimodal.guide"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,9 +8,9 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from .._validation import check_choice, check_int, check_key
+from ..metrics._retrieval import retrieval_metrics_from_scores
 from ._ceilings._cross import _check_items, observation_scores
 from ._ceilings._scores import _check_config
-from ._retrieval import retrieval_metrics_from_scores
 
 
 _MODALITIES = ("image", "text", "audio")

@@ -19,7 +19,7 @@ from ..._progress import phase, progress as progress_bar
 from ..._validation import check_int, check_key, check_seed, seed_key
 from ...data import synthetic_batch, SyntheticConfig
 from ...data._synthetic import AUDIO_COMPONENTS, IMAGE_COMPONENTS
-from .._retrieval import retrieval_metrics_from_scores
+from ...metrics._retrieval import retrieval_metrics_from_scores
 from ._assignment import _image_audio_explained
 from ._audio import audio_tone_set
 from ._common import _check_alignment, CEILING_PAIRS, CEILING_VERSION
