@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 import eqx_multimodal as em
-from eqx_multimodal.metrics import alignment_dependence
+from eqx_multimodal.guide import alignment_dependence
 
 
 config = em.SyntheticConfig(modalities=["image", "text", "audio"], alignment=0.8)

@@ -1,7 +1,15 @@
 """The guide: a client of the core. What serves only the guide's synthetic data, built
 on the core's seams (`training.AbstractReranker`, `training.AbstractDataSource`): its
-re-ranker, its observation-only ceilings and its reference coherence."""
+re-ranker, the alignment measures of its data, its observation-only ceilings and its
+reference coherence."""
 
+from ._alignment import (
+    alignment_dependence as alignment_dependence,
+    audio_dependence as audio_dependence,
+    folded_token_histogram as folded_token_histogram,
+    image_dependence as image_dependence,
+    text_dependence as text_dependence,
+)
 from ._ceilings import (
     achievable_retrieval as achievable_retrieval,
     audio_tone_set as audio_tone_set,

@@ -1,19 +1,13 @@
-"""Measurements: how aligned the data is, how well models retrieve across modalities, and
-how coherent, faithful and diverse generated items are.
+"""Measurements: how well models retrieve across modalities, and how coherent, faithful
+and diverse generated items are.
 
-The guide's observation-only ceilings and reference coherence live in
-`eqx_multimodal.guide`; their old names here still work (`metrics.achievable_retrieval`,
-...), looked up on first use, so that importing the core imports nothing of the guide."""
+The guide's alignment measures, observation-only ceilings and reference coherence live
+in `eqx_multimodal.guide`; their old names here still work
+(`metrics.achievable_retrieval`, ...), looked up on first use, so that importing the core
+imports nothing of the guide."""
 
 from typing import Any
 
-from ._alignment import (
-    alignment_dependence as alignment_dependence,
-    audio_dependence as audio_dependence,
-    folded_token_histogram as folded_token_histogram,
-    image_dependence as image_dependence,
-    text_dependence as text_dependence,
-)
 from ._fidelity import (
     frechet_distance as frechet_distance,
     sample_diversity as sample_diversity,
@@ -37,6 +31,11 @@ from ._retrieval import (
 #: The guide's names this module still answers to (they moved to `eqx_multimodal.guide`).
 _MOVED_TO_GUIDE = (
     "achievable_retrieval",
+    "alignment_dependence",
+    "audio_dependence",
+    "folded_token_histogram",
+    "image_dependence",
+    "text_dependence",
     "audio_tone_set",
     "CEILING_PAIRS",
     "ceiling_scores",

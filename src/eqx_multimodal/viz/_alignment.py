@@ -10,7 +10,7 @@ from jaxtyping import PRNGKeyArray
 
 from .._validation import check_alignments, check_int, check_key
 from ..data import synthetic_batch, SyntheticConfig
-from ..metrics import alignment_dependence
+from ..guide import alignment_dependence
 from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
 
 
@@ -40,7 +40,7 @@ def alignment_sweep(
 
     **Returns:**
 
-    `{alignment: {modality: dependence}}`, with `metrics.alignment_dependence` as the
+    `{alignment: {modality: dependence}}`, with `guide.alignment_dependence` as the
     measure: about 0 at alignment 0, rising to 1 (for image and audio) at 1.
 
     ```python

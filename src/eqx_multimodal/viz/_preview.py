@@ -14,7 +14,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_alignments, check_int, check_key
 from ..data import sample_from_latent, SyntheticConfig, token_groups
-from ..metrics import (
+from ..guide import (
     audio_dependence,
     folded_token_histogram,
     image_dependence,
