@@ -1,6 +1,6 @@
 """Samples/s of the guide's full configuration: this library beside a naive baseline.
 
-The baseline is the guide's formulas transcribed directly (`data/_reference.py`:
+The baseline is the guide's formulas transcribed directly (`guide/_formulas.py`:
 `jax.random.categorical` over the whole vocabulary, 160,000 sines an audio clip),
 `jax.jit(jax.vmap(...))`-ed, measured in the same run on the same machine. Each figure
 is the median of `--repeats` timed runs after a warm-up that compiles everything.
@@ -20,7 +20,7 @@ import jax.random as jr
 import eqx_multimodal as em
 from eqx_multimodal import nnx as shim
 from eqx_multimodal.cli._tables import format_table
-from eqx_multimodal.data import _reference as ref
+from eqx_multimodal.guide import _formulas as ref
 
 
 CONFIG = em.SyntheticConfig()  # the guide's full configuration

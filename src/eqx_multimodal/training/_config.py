@@ -86,9 +86,10 @@ class TrainConfig:
     norm. `temperature` is the initial inverse temperature (default: the model's, 10
     for normalised latents and 1 for the `"sets"` towers). `rerank_top` and
     `rerank_weight` are the evaluation's re-ranking (`evaluate`'s, with a re-ranker
-    such as the guide's `SetReranker` of image <-> audio for the `"sets"` towers). Curriculum (synthetic data): when `curriculum_start` is
-    set, the training alignment moves linearly from it to the target over the first
-    `curriculum_fraction` of the steps (validation and evaluation always use the target).
+    such as the guide's `SetReranker` of image <-> audio for the `"sets"` towers).
+    Curriculum (synthetic data): when `curriculum_start` is set, the training alignment
+    moves linearly from it to the target over the first `curriculum_fraction` of the
+    steps (validation and evaluation always use the target).
 
     It round-trips through JSON and compares equal:
 

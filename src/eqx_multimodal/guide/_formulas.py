@@ -1,7 +1,7 @@
 """The guide's formulas transcribed directly, with explicit keys.
 
 This is the yardstick, not the implementation: the tests check the fast renderers in
-`_synthetic.py` against these functions (the same values where the maths is the same,
+`data/_synthetic.py` against these functions (the same values where the maths is the same,
 a statistical test where the sampling method differs), and the generation benchmark
 times these, jitted and vmapped, as the naive baseline.
 """
@@ -12,7 +12,7 @@ import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
-from ._config import num_audio_samples
+from ..data._config import num_audio_samples
 
 
 def reference_image(
