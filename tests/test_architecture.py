@@ -1,8 +1,8 @@
 """The package reads as its architecture: modalities -> data -> nn -> losses -> metrics ->
-training -> figures -> command line, every import pointing down, and the guide's shim a
-leaf. The built-in modalities are registered like a plug-in: their module sits above the
-models it builds towers from, and the registry (below the data) loads it by name on the
-first lookup."""
+training (the core) -> guide -> figures -> command line, every import pointing down, the
+core loading nothing of the guide, and the guide's shim a leaf. The built-in modalities
+are registered like a plug-in: their module sits above the models it builds towers from,
+and the registry (below the data) loads it by name on the first lookup."""
 
 import ast
 import pathlib
