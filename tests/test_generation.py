@@ -254,3 +254,14 @@ def test_generation_config_round_trips_and_is_absent_when_off():
     assert "generation" not in TrainConfig(steps=10).to_dict()
     with pytest.raises(ValueError, match="fusion"):
         GenerationConfig(fusion="sum")
+
+
+@pytest.mark.parametrize("n_fft, hop", [(64, 16), (50, 16), (48, 48), (40, 1)])
+def test_overlap_add_is_the_scatter_add(n_fft, hop):
+    from eqx_multimodal.nn._signal import _overlap_add
+
+    pieces = jnp.asarray(np.random.default_rng(0).normal(size=(7, n_fft)).astype(np.float32))
+    starts = hop * np.arange(7)[:, None] + np.arange(n_fft)[None, :]
+    total = 6 * hop + n_fft
+    expected = jnp.zeros(total).at[starts].add(pieces)
+    np.testing.assert_allclose(_overlap_add(pieces, hop)[:total], expected, atol=1e-5)

@@ -293,30 +293,40 @@ def coherence_accuracy(judge: Judge, generated: Any, labels: Any, *, chunk: int 
 
 
 @eqx.filter_jit
-def _train(judge: Judge, items: Array, labels: Array, batches: Array, learning_rate: Array):
-    """AdamW on the cross-entropy, one minibatch (a row of `batches`) a step, scanned.
-    The learning rate is traced, so judges of one shape share one compilation."""
+def _step(
+    items: Array, judge: Judge, opt_state: Any, labels: Array, index: Array, learning_rate: Array
+):
+    """One AdamW step on the cross-entropy of the minibatch `items[index]`. The learning
+    rate is traced, so judges of one shape share one compilation."""
     optimizer = optax.adamw(learning_rate)
-    params, static = eqx.partition(judge, eqx.is_inexact_array)
+    params = eqx.filter(judge, eqx.is_inexact_array)
 
-    def loss(params, x, y):
-        model = eqx.combine(params, static)
-        logits = jax.vmap(model)(x)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+    def loss(judge):
+        logits = jax.vmap(judge)(items[index])
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]))
 
-    def step(carry, index):
-        params, opt_state = carry
-        value, grads = jax.value_and_grad(loss)(params, items[index], labels[index])
-        # optax mixes weak Python floats with int32 step counts, which strict dtype
-        # promotion (used by this package's tests) rejects; the result is the same.
-        with jax.numpy_dtype_promotion("standard"):
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), value
-
+    value, grads = eqx.filter_value_and_grad(loss)(judge)
+    # optax mixes weak Python floats with int32 step counts, which strict dtype
+    # promotion (used by this package's tests) rejects; the result is the same.
     with jax.numpy_dtype_promotion("standard"):
-        opt_state = optimizer.init(params)
-    (params, _), losses = jax.lax.scan(step, (params, opt_state), batches)
-    return eqx.combine(params, static), losses
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.apply_updates(judge, updates), opt_state, value
+
+
+def _train(judge: Judge, items: Array, labels: Array, batches: Array, learning_rate: Array):
+    """AdamW on the cross-entropy, one minibatch (a row of `batches`) a step.
+
+    A Python loop over one compiled step rather than a `lax.scan` over the steps: XLA's
+    CPU backend runs convolutions inside a loop body 15-40x slower than the same
+    convolutions in a top-level program (measured: the image judge's step 0.1-0.26 s
+    alone, 4 s scanned), and the step compiles once either way."""
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optax.adamw(learning_rate).init(eqx.filter(judge, eqx.is_inexact_array))
+    losses = []
+    for index in batches:
+        judge, opt_state, value = _step(items, judge, opt_state, labels, index, learning_rate)
+        losses.append(value)
+    return judge, jnp.stack(losses)
 
 
 def train_judge(
