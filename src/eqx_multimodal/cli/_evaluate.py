@@ -127,8 +127,9 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
 
     from .._validation import check_int, seed_key
     from ..data import SyntheticDataset
+    from ..guide import evaluate_reference_coherence
     from ..training import generative_model, stream_key, TEST_STREAM
-    from ..training._generation_eval import evaluate_generation, evaluate_reference_coherence
+    from ..training._generation_eval import evaluate_generation
 
     model = generative_model(state)
     samples = check_int(args.samples, "samples")

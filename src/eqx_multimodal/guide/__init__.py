@@ -21,5 +21,8 @@ from ._ceilings import (
     text_log_likelihood_given_image as text_log_likelihood_given_image,
     text_set_log_likelihood as text_set_log_likelihood,
 )
-from ._reference import reference_coherence as reference_coherence
+from ._reference import (
+    evaluate_reference_coherence as evaluate_reference_coherence,
+    reference_coherence as reference_coherence,
+)
 from ._rerank import SetReranker as SetReranker

@@ -4,11 +4,15 @@ to the real source it was made from, by the observation-only scorers?"""
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from .._validation import check_choice, check_int, check_key
 from ..metrics._retrieval import retrieval_metrics_from_scores
+from ..nn import GenerativeModel
+from ..training import translate
+from ..training._generation_eval import direction_name, directions
 from ._ceilings._cross import _check_items, observation_scores
 from ._ceilings._scores import _check_config
 
@@ -151,4 +155,41 @@ def reference_coherence(
         if name not in ceiling:
             raise ValueError(f"`ceiling` must hold {name!r}, got {sorted(ceiling)}")
         out[f"ceiling_{name}"] = float(ceiling[name])
+    return out
+
+
+def evaluate_reference_coherence(
+    model: GenerativeModel,
+    config: Any,
+    *,
+    gallery: int,
+    key: PRNGKeyArray,
+    items: Mapping[str, Any],
+    progress: Any = None,
+) -> dict[str, dict[str, float]]:
+    """Reference coherence (`reference_coherence`) of the six one-source
+    directions on a held-out synthetic gallery: each generated item scored against all
+    `gallery` real sources by the observation-only scorers, beside their ceiling on the
+    real pairs."""
+    check_int(gallery, "gallery", minimum=2)
+    out = {}
+    modalities = [m for m in model.latent.modalities if m in items]
+    for i, (sources, target) in enumerate(directions(modalities, (1,))):
+        (source,) = sources
+        if target not in model.generators.generators:
+            continue
+        name = direction_name(sources, target)
+        if progress:
+            progress(f"reference coherence {name}")
+        generate_key, score_key = jr.split(jr.fold_in(key, i))
+        made = translate(model, {source: items[source]}, target=target, key=generate_key)
+        out[name] = reference_coherence(
+            made[:, 0],
+            np.asarray(items[source]),
+            source=source,
+            target=target,
+            config=config,
+            key=score_key,
+            real_targets=np.asarray(items[target]),
+        )
     return out

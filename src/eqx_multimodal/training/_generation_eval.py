@@ -1,6 +1,7 @@
 """Measures of a generation run on held-out sources: coherence with labels (independent
 judges trained on real train-split items only), fidelity and diversity per modality,
-and on the synthetic data reference coherence against the observation-only scorers."""
+for any labelled data (reference coherence on the synthetic data is the guide's:
+`guide.evaluate_reference_coherence`)."""
 
 import itertools
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,6 @@ from ..metrics import (
     frechet_distance,
     judge_accuracy,
     judge_features,
-    reference_coherence,
     sample_diversity,
     train_judge,
 )
@@ -144,40 +144,3 @@ def evaluate_generation(
     result["samples"] = samples
     result["judges"] = {"trained_on": "real train-split items", "steps": judge_steps}
     return result
-
-
-def evaluate_reference_coherence(
-    model: GenerativeModel,
-    config: Any,
-    *,
-    gallery: int,
-    key: PRNGKeyArray,
-    items: Mapping[str, Any],
-    progress: Any = None,
-) -> dict[str, dict[str, float]]:
-    """Reference coherence (`metrics.reference_coherence`) of the six one-source
-    directions on a held-out synthetic gallery: each generated item scored against all
-    `gallery` real sources by the observation-only scorers, beside their ceiling on the
-    real pairs."""
-    check_int(gallery, "gallery", minimum=2)
-    out = {}
-    modalities = [m for m in model.latent.modalities if m in items]
-    for i, (sources, target) in enumerate(directions(modalities, (1,))):
-        (source,) = sources
-        if target not in model.generators.generators:
-            continue
-        name = direction_name(sources, target)
-        if progress:
-            progress(f"reference coherence {name}")
-        generate_key, score_key = jr.split(jr.fold_in(key, i))
-        made = translate(model, {source: items[source]}, target=target, key=generate_key)
-        out[name] = reference_coherence(
-            made[:, 0],
-            np.asarray(items[source]),
-            source=source,
-            target=target,
-            config=config,
-            key=score_key,
-            real_targets=np.asarray(items[target]),
-        )
-    return out
