@@ -194,6 +194,7 @@ def test_generation_measures_judge_only_real_train_items(model, folder, monkeypa
         np.testing.assert_array_equal(judged, train[modality])  # real train items only
     assert set(result["coherence"]) == {"text->image", "image->text"}
     for values in result["coherence"].values():
-        assert 0.0 <= values["accuracy"] <= 1.0 and 0.0 <= values["judge_on_real"] <= 1.0
+        assert set(values) == {"accuracy", "greedy_accuracy", "judge_on_real"}
+        assert all(0.0 <= v <= 1.0 for v in values.values())
     assert set(result["fidelity"]) == set(result["diversity"]) == {"image", "text"}
     assert result["diversity"]["image"]["diversity"] > 0.0

@@ -80,8 +80,12 @@ def generation_table(result: dict[str, Any]) -> str:
     parts = []
     coherence = result.get("coherence", {})
     if coherence:
-        rows = [[name, v["accuracy"], v["judge_on_real"]] for name, v in coherence.items()]
-        parts.append(format_table(["coherence", "accuracy", "judge on real"], rows))
+        rows = [
+            [name, v["accuracy"], v.get("greedy_accuracy", float("nan")), v["judge_on_real"]]
+            for name, v in coherence.items()
+        ]
+        header = ["coherence", "samples", "greedy", "judge on real"]
+        parts.append(format_table(header, rows))
     fidelity, diversity = result.get("fidelity", {}), result.get("diversity", {})
     if fidelity:
         rows = []

@@ -65,7 +65,8 @@ def evaluate_generation(
     key) is trained only on the REAL items of `train` with their labels; it never sees
     a generated item, and it is not the generator's encoder. Then, for every direction
     and every two-source subset, `samples` items are generated from each held-out
-    source (`translate`) and judged.
+    source (`translate`) and judged; `greedy_accuracy` judges the one greedy output
+    (the prior's mean, the most likely tokens) beside the samples' `accuracy`.
 
     **Arguments:**
 
@@ -81,7 +82,7 @@ def evaluate_generation(
 
     **Returns:**
 
-    `{"coherence": {"a->t": {"accuracy", "judge_on_real"}, "a+b->t": ...},
+    `{"coherence": {"a->t": {"accuracy", "greedy_accuracy", "judge_on_real"}, "a+b->t": ...},
     "fidelity": {t: {"frechet", "frechet_real"}}, "diversity": {t: {"diversity",
     "real_diversity"}}, "samples": K}`. `frechet_real` is the distance between the two
     halves of the real held-out items: the floor set by their number.
@@ -125,8 +126,10 @@ def evaluate_generation(
             key=jr.fold_in(sample_key, i),
             samples=samples,
         )
+        greedy = translate(model, {s: test[s] for s in sources}, target=target, greedy=True)
         result["coherence"][name] = {
             "accuracy": coherence_accuracy(judges[target], made, y_test),
+            "greedy_accuracy": coherence_accuracy(judges[target], greedy, y_test),
             "judge_on_real": on_real[target],
         }
         if target not in largest or len(sources) > 1:
