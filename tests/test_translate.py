@@ -112,7 +112,7 @@ def test_translate_writes_a_paired_folder(run, folder, tmp_path):
     [
         (["--from", ""], "--from must name at least one modality"),
         (["--from", "audio,audio"], "more than once"),
-        (["--from", "depth"], "unknown modality 'depth'"),
+        (["--from", "sonar"], "unknown modality 'sonar'"),
         (["--to", "audio"], "also in --from"),
         (["--samples", "0"], "samples"),
         (["--out", "EXISTS"], "exists and is not empty"),

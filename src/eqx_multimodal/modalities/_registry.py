@@ -102,10 +102,10 @@ def get_modality(name: Any) -> Modality:
     >>> get_modality("image").suffix
     '.png'
     >>> try:
-    ...     get_modality("depth")
+    ...     get_modality("no_such_modality")
     ... except ValueError as error:
     ...     print(error)
-    unknown modality 'depth'; the registered modalities are ['image', 'text', 'audio'...
+    unknown modality 'no_such_modality'; the registered modalities are ['image', 'text', 'audio'...
 
     ```
     """
