@@ -156,3 +156,40 @@ def without_runtime_typecheck():
     from eqx_multimodal.testing import without_type_checks
 
     return without_type_checks
+
+
+#: The heavy tier: statistical, multi-process and end-to-end checks of 15-70 s each on
+#: a 2-core CPU (measured in the whole suite, two workers), about 540 s of the suite's
+#: 1,380 test-seconds. The README's test command leaves them out (`-m "not heavy"`, the
+#: 8-minute budget); CI runs them (`.ci/run`: `python -m pytest -m heavy`, and the JAX
+#: floor's nox session runs everything). Test ids, or their prefix for a whole test.
+HEAVY = (
+    "tests/test_scale.py::test_eight_devices_agree_with_one",
+    "tests/test_scale.py::test_two_processes_agree_with_one",
+    "tests/test_training.py::test_alignment_zero_is_at_chance",
+    "tests/test_training.py::test_training_learns_image_audio_alignment",
+    "tests/test_coherence.py::test_reference_coherence_of_copies_is_the_ceiling",
+    "tests/test_coherence.py::test_reference_coherence_sees_a_blur",
+    "tests/test_digits.py::test_a_brief_run_on_a_small_copy_learns_the_classes",
+    "tests/test_ceilings.py::test_achievable_retrieval_small_gallery_and_cache",
+    "tests/test_ceilings.py::test_tone_set_recovers_the_signed_latents",
+    "tests/test_ceilings.py::test_observation_scores_are_the_ceiling_scores_on_the_same_items",
+    "tests/test_ceilings.py::test_assignment_search_finds_the_exhaustive_optimum",
+    "tests/test_ceilings.py::test_alignment_one_true_pairs_rank_first",
+    "tests/test_models.py::test_overfits_a_tiny_batch[GratingSetEncoder]",
+    "tests/test_models.py::test_overfits_a_tiny_batch[ImageEncoder]",
+    "tests/test_models.py::test_overfits_a_tiny_batch[image->audio]",
+    "tests/test_docs.py::test_page_runs_as_written[generation]",
+    "tests/test_examples.py::test_example_runs[complete_training.py",
+    "tests/test_own_data.py::test_learning_needs_true_pairs",
+    "tests/test_reliability.py::test_resume_after_sigkill_reproduces_the_run",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the `HEAVY` tests `heavy` (and `slow`)."""
+    del config
+    for item in items:
+        if item.nodeid.startswith(HEAVY):
+            item.add_marker(pytest.mark.heavy)
+            item.add_marker(pytest.mark.slow)
