@@ -46,27 +46,12 @@ def _pool(decoder: ImageDecoder) -> int:
     return -(-max(height, width) // SUMMARY_SIDE)
 
 
-#: A clip's summary: its (centred) log spectrogram average-pooled to this many time and
-#: frequency cells: how long the word lasts, where its energy sits, its pitch.
-AUDIO_SUMMARY = (4, 4)
-
-
 def _summary_size(decoder: AbstractDecoder) -> int:
     if isinstance(decoder, ImageDecoder):
         height, width, channels = decoder.image_shape
         pool = _pool(decoder)
         return -(-height // pool) * -(-width // pool) * channels
-    if isinstance(decoder, SpectrogramDecoder):
-        return AUDIO_SUMMARY[0] * AUDIO_SUMMARY[1]
     return 0
-
-
-def _pool_to(x: Array, cells: tuple[int, int]) -> Array:
-    rows, cols = -(-x.shape[0] // cells[0]), -(-x.shape[1] // cells[1])
-    padded = jnp.pad(
-        x, ((0, rows * cells[0] - x.shape[0]), (0, cols * cells[1] - x.shape[1])), mode="edge"
-    )
-    return padded.reshape(cells[0], rows, cells[1], cols).mean(axis=(1, 3)).reshape(-1)
 
 
 def _summary(decoder: AbstractDecoder, target: Array) -> Float[Array, " summary"]:
@@ -84,8 +69,6 @@ def _summary(decoder: AbstractDecoder, target: Array) -> Float[Array, " summary"
             ((0, rows * pool - height), (0, cols * pool - width), (0, 0)),
         )
         return padded.reshape(rows, pool, cols, pool, channels).mean(axis=(1, 3)).reshape(-1)
-    if isinstance(decoder, SpectrogramDecoder):
-        return _pool_to(decoder.training_target(target.astype(jnp.float32)), AUDIO_SUMMARY)
     return jnp.zeros(0, jnp.float32)
 
 
