@@ -371,7 +371,13 @@ def test_the_verifier_ranks_noise_free_images_alike():
         key=em.training.stream_key(0, 3),
     )
     result = em.training.evaluate(
-        model, data, gallery=32, key=em.training.stream_key(0, 2), rerank_top=32, rerank_weight=0.0
+        model,
+        data,
+        gallery=32,
+        key=em.training.stream_key(0, 2),
+        reranker=em.guide.SetReranker(),
+        rerank_top=32,
+        rerank_weight=0.0,
     )
     recall = {pair: m["recall@1"] for pair, m in result["retrieval"].items()}
     assert recall["image->audio"] > 0.9, recall  # unaffected by the images' scale

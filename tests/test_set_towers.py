@@ -250,8 +250,10 @@ def test_evaluate_reranks_image_audio_and_keeps_the_two_tower_figures():
     off = evaluate(model, config, gallery=24, key=jr.key(3), reranker=SetReranker(), rerank_top=0)
     assert "retrieval_two_tower" not in off
     assert off["retrieval"] == result["retrieval_two_tower"]
-    with pytest.raises(ValueError, match="rerank_top"):
-        evaluate(model, config, gallery=24, key=jr.key(3), rerank_top=-1)
+    with pytest.raises(ValueError, match="rerank_top.*-1"):
+        evaluate(model, config, gallery=24, key=jr.key(3), reranker=SetReranker(), rerank_top=-1)
+    with pytest.raises(ValueError, match="`rerank_top` does nothing without a `reranker`"):
+        evaluate(model, config, gallery=24, key=jr.key(3), rerank_top=8)
 
 
 @pytest.mark.slow

@@ -158,8 +158,8 @@ def evaluate(
     tokenizer: Tokenizer | None = None,
     reconstruction_items: int = 128,
     reranker: AbstractReranker | None = None,
-    rerank_top: int = 64,
-    rerank_weight: float = 1.0,
+    rerank_top: int | None = None,
+    rerank_weight: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model on held-out data.
 
@@ -181,7 +181,8 @@ def evaluate(
         are re-scored by it, with `rerank_weight` times the two-tower logit beside its
         own score; `rerank_top=0` turns it off (`rerank_weight=0` keeps it, ranking by
         the re-ranker alone). Default none.
-    - `rerank_top`, `rerank_weight`: keyword only. See `reranker`.
+    - `rerank_top`, `rerank_weight`: keyword only. See `reranker` (default 64 and 1;
+        given without a `reranker` they are refused, as they would do nothing).
 
     **Returns:**
 
@@ -193,8 +194,16 @@ def evaluate(
     modalities. Re-ranked pairs also keep their two-tower figures under
     `"retrieval_two_tower"`.
     """
-    check_int(rerank_top, "rerank_top", minimum=0)
-    check_real(rerank_weight, "rerank_weight", low=0.0)
+    if reranker is None and (rerank_top is not None or rerank_weight is not None):
+        given = "rerank_top" if rerank_top is not None else "rerank_weight"
+        raise ValueError(
+            f"`{given}` does nothing without a `reranker` (e.g. "
+            '`reranker=eqx_multimodal.guide.SetReranker()` for the "sets" towers)'
+        )
+    rerank_top = check_int(64 if rerank_top is None else rerank_top, "rerank_top", minimum=0)
+    rerank_weight = check_real(
+        1.0 if rerank_weight is None else rerank_weight, "rerank_weight", low=0.0
+    )
     chosen = model.modalities if modalities is None else tuple(modalities)
     unknown = [m for m in chosen if m not in model.modalities]
     if unknown:
