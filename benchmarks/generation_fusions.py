@@ -88,7 +88,9 @@ def main():
             return eqx.apply_updates(generators, updates), opt_state
 
         for i in range(args.steps):
-            generators, opt_state = step(generators, opt_state, i)
+            generators, opt_state = step(
+                generators, opt_state, jnp.asarray(i)
+            )  # traced: one compilation
         model = GenerativeModel(state.model, generators)
         row = [fusion]
         for sources, target in chosen:
