@@ -13,26 +13,11 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_choice, check_int, check_key, check_real
-from ..data import as_spec, DataSpec
+from ..data import as_spec
 from ..nn import AbstractEncoder, make_encoder
 
 
 _MODALITIES = ("image", "text", "audio")
-
-
-def _item_shape(modality: str, spec: DataSpec) -> tuple[int, ...]:
-    if modality not in spec.modalities:
-        raise ValueError(
-            f"`modality` {modality!r} is not in the data, which has {list(spec.modalities)}"
-        )
-    if modality == "image":
-        assert spec.image_shape is not None
-        return tuple(spec.image_shape)
-    if modality == "text":
-        assert spec.seq_length is not None
-        return (spec.seq_length,)
-    assert spec.num_audio_samples is not None
-    return (spec.num_audio_samples,)
 
 
 class Judge(eqx.Module):
@@ -83,7 +68,7 @@ class Judge(eqx.Module):
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         check_int(d_model, "d_model")
         spec = as_spec(data)
-        self.item_shape = _item_shape(modality, spec)
+        self.item_shape = spec.shape(modality)
         self.modality = modality
         ekey, hkey = jr.split(check_key(key))
         self.encoder = make_encoder(modality, spec, d_model, towers="generic", key=ekey)
@@ -387,7 +372,7 @@ def train_judge(
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_real(learning_rate, "learning_rate", low=0.0, low_open=True)
     spec = as_spec(data)
-    shape = _item_shape(modality, spec)
+    shape = spec.shape(modality)
     array = _check_items(items, shape, modality, "items")
     labels = _check_labels(labels, array.shape[0])
     keep = labels >= 0

@@ -37,6 +37,22 @@ def spectrogram(audio: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.asarray(magnitude, np.float64).T ** 2 + 1e-10)
 
 
+def show_spectrogram(ax: Any, audio: Any, sample_rate: int | float) -> None:
+    """Draw `spectrogram(audio)` on `ax`: time in seconds, frequency up to Nyquist, the
+    80 dB below the loudest cell."""
+    power = spectrogram(audio)
+    top = power.max()
+    ax.imshow(
+        power,
+        origin="lower",
+        aspect="auto",
+        extent=(0.0, len(audio) / sample_rate, 0.0, sample_rate / 2),
+        cmap="magma",
+        vmin=top - 80.0,
+        vmax=top,
+    )
+
+
 @eqx.filter_jit
 def _render(
     latent: Float[Array, " latent_dim"],
@@ -169,18 +185,7 @@ def preview_figure(
                 ax.set_yticks([])
                 _label(ax, f"r = {measured['image']:.2f}")
             elif view == "spectrogram":
-                power = spectrogram(sample["audio"])
-                top = power.max()
-                extent = (0.0, n / config.sample_rate, 0.0, config.sample_rate / 2)
-                ax.imshow(
-                    power,
-                    origin="lower",
-                    aspect="auto",
-                    extent=extent,
-                    cmap="magma",
-                    vmin=top - 80.0,
-                    vmax=top,
-                )
+                show_spectrogram(ax, sample["audio"], config.sample_rate)
                 ax.set_xlabel("s", labelpad=0)
                 _label(ax, f"r = {measured['audio']:.2f}")
             elif view == "waveform":

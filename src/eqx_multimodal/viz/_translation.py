@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validation import check_choice, check_int
 from ._figure import new_figure, save
-from ._preview import spectrogram
+from ._preview import show_spectrogram
 
 
 _MODALITIES = ("image", "text", "audio")
@@ -48,19 +48,8 @@ def _draw(
             image = image.mean(axis=-1)
         ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     elif modality == "audio":
-        power = spectrogram(item.astype(np.float32))
-        top = power.max()
         rate = 1.0 if sample_rate is None else float(sample_rate)
-        extent = (0.0, len(item) / rate, 0.0, rate / 2)
-        ax.imshow(
-            power,
-            origin="lower",
-            aspect="auto",
-            extent=extent,
-            cmap="magma",
-            vmin=top - 80.0,
-            vmax=top,
-        )
+        show_spectrogram(ax, item.astype(np.float32), rate)
     else:
         ax.text(
             0.5, 0.5, _tokens_text(item, decode), ha="center", va="center", fontsize=7, wrap=True
