@@ -101,6 +101,17 @@ def test_the_api_check_names_a_missing_entry():
     assert hooks.undocumented() == []
 
 
+def test_no_public_name_is_a_borrowed_import():
+    """A module's public names are its own: an import such as `typing.Any` left public
+    would need an API entry and fails the site's strict build."""
+    hooks = _hooks()
+    for module_name in hooks.MODULES:
+        module = importlib.import_module(module_name)
+        for name in hooks.public_names(module_name):
+            owner = getattr(getattr(module, name), "__module__", None) or "eqx_multimodal"
+            assert owner.startswith("eqx_multimodal"), f"{module_name}.{name} comes from {owner}"
+
+
 def test_the_cli_reference_has_every_subcommand():
     """Every subcommand `eqx-multimodal --help` lists has its `--help` in the reference."""
     hooks = _hooks()

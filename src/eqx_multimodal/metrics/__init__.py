@@ -6,8 +6,6 @@ in `eqx_multimodal.guide`; their old names here still work
 (`metrics.achievable_retrieval`, ...), looked up on first use, so that importing the core
 imports nothing of the guide."""
 
-from typing import Any
-
 from ._fidelity import (
     frechet_distance as frechet_distance,
     sample_diversity as sample_diversity,
@@ -48,7 +46,7 @@ _MOVED_TO_GUIDE = (
 )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Old import paths of names that moved to the guide, resolved on first use: the
     # core does not import the guide, a caller of an old name does.
     if name in _MOVED_TO_GUIDE:
