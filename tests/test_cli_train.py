@@ -126,6 +126,11 @@ def test_evaluate_a_subset_of_modalities(run_dir, tmp_path):
         (["train", "--batch-size", "1", "--steps", "1"], "`--batch-size` must be an integer >= 2"),
         (["train", "--modalities", "image,video"], "`--modalities` contains unknown modality"),
         (["train", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
+        (["train", "--generator-steps", "5"], "--generator-steps goes with --generation"),
+        (
+            ["train", "--generation", "--generator-steps", "-1"],
+            "`--generator-steps` must be an integer >= 0, got -1",
+        ),
         (["evaluate", "--checkpoint", "/nonexistent/run"], "does not exist"),
         (["evaluate"], "the following arguments are required: --checkpoint"),
     ],
@@ -134,6 +139,36 @@ def test_bad_options_are_one_line_errors(args, message, capsys):
     assert run_cli(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_train_generation_runs_two_phases_and_draws_what_it_makes(tmp_path, capsys):
+    out = tmp_path / "gen"
+    argv = ["train", "--generation", "--steps", "3", "--generator-steps", "2", "--batch-size"]
+    argv += ["8", "--gallery", "16", "--val-gallery", "8", "--out", str(out), *DATA]
+    assert run_cli(argv) == 0
+    captured = capsys.readouterr()
+    assert "3 steps, then 2 of the generators alone, of 8 fresh samples" in captured.err
+    assert "report.png, generated.png}" in captured.out
+    config = json.loads((out / "config.json").read_text())
+    assert config["steps"] == 5 and config["generation"]["frozen_steps"] == 2
+    assert (out / "generated.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "0.5"], "--temperature is for the generation measures, and this run "),
+        (["--samples", "2"], "--samples is for the generation measures"),
+        (["--judge-steps", "9"], "--judge-steps is for the generation measures"),
+    ],
+)
+def test_evaluate_refuses_generation_options_on_a_run_without_generators(
+    args, message, run_dir, capsys
+):
+    assert run_cli(["evaluate", "--checkpoint", str(run_dir), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
 
 
 def test_corrupt_or_missing_checkpoints(run_dir, tmp_path, capsys):
@@ -186,3 +221,21 @@ def test_evaluate_rejects_untrained_modalities(tmp_path, capsys):
     assert run_cli(["evaluate", "--checkpoint", str(out), "--modalities", "image,text"]) == 2
     err = capsys.readouterr().err
     assert "--modalities must name at least two of the run's modalities" in err
+
+
+def test_the_reference_gallery_defaults_to_the_gallery():
+    """`evaluate` of a synthetic generation run with neither option (it once failed)."""
+    import argparse
+
+    from eqx_multimodal.cli._evaluate import DEFAULT_GALLERY, reference_size
+
+    def size(**options):
+        return reference_size(
+            argparse.Namespace(**{"reference_gallery": None, "gallery": None, **options})
+        )
+
+    assert size() == DEFAULT_GALLERY
+    assert size(gallery=300) == 300
+    assert size(gallery=300, reference_gallery=50) == 50
+    with pytest.raises(ValueError, match="reference_gallery"):
+        size(reference_gallery=1)

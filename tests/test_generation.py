@@ -1,6 +1,8 @@
 """Contracts of the cross-modal generators (`nn.ModalityGenerator`, `nn.Generators`),
 their loss, the spectrogram decoder and the inverse STFT."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -265,3 +267,74 @@ def test_overlap_add_is_the_scatter_add(n_fft, hop):
     total = 6 * hop + n_fft
     expected = jnp.zeros(total).at[starts].add(pieces)
     np.testing.assert_allclose(_overlap_add(pieces, hop)[:total], expected, atol=1e-5)
+
+
+def test_frozen_steps_train_the_generators_alone(tmp_path):
+    """In the last `frozen_steps`, the shared-latent model does not move (not by its
+    gradients, Adam's momentum or the weight decay) and the generators do."""
+    from eqx_multimodal.data import SyntheticConfig
+    from eqx_multimodal.training import fit
+
+    data = SyntheticConfig(
+        image_shape=(8, 8, 1), vocab_size=50, seq_length=8, sample_rate=4000, duration=0.25
+    )
+    config = TrainConfig(
+        data=data,
+        towers="generic",
+        steps=5,
+        warmup_steps=1,
+        batch_size=8,
+        val_gallery=8,
+        latent_dim=16,
+        d_model=16,
+        checkpoint_every=1,
+        keep=10,
+        generation=GenerationConfig(width=16, z_dim=4, frozen_steps=2),
+    )
+    state, _ = fit(config, tmp_path / "run", progress=False)
+    at = {
+        step: eqx.tree_deserialise_leaves(
+            tmp_path / "run" / "checkpoints" / f"step-{step:07d}.eqx", state
+        )
+        for step in (2, 3, 5)
+    }
+
+    def params(tree):
+        return eqx.filter(tree, eqx.is_inexact_array)
+
+    assert not tree_equal(params(at[2].model), params(at[3].model))  # the last joint step
+    assert tree_equal(params(at[3].model), params(at[5].model))
+    assert not tree_equal(params(at[3].generators), params(at[5].generators))
+    # The phases are fixed by `steps`: a resumed run may not move them.
+    longer = dataclasses.replace(config, steps=7)
+    with pytest.raises(ValueError, match="cannot resume with `steps` 7"):
+        fit(longer, tmp_path / "run", resume=True, progress=False)
+
+
+def test_the_generators_own_steps_warm_up_again():
+    from eqx_multimodal.training import make_optimizer
+
+    config = TrainConfig(steps=10, warmup_steps=2, generation=GenerationConfig(frozen_steps=4))
+    # Adam's update of a constant unit gradient (at a zero weight) is the learning rate.
+    optimizer = make_optimizer(config)
+    params = {"w": jnp.zeros(())}
+    state = optimizer.init(params)
+    sizes = []
+    for _ in range(10):
+        with jax.numpy_dtype_promotion("standard"):  # optax's step count is int32
+            updates, state = optimizer.update({"w": jnp.ones(())}, state, params)
+        sizes.append(float(-updates["w"]))
+    peak = config.learning_rate
+    assert sizes[0] == 0.0 and sizes[6] == 0.0  # warm-up starts at 0, twice
+    assert sizes[2] == pytest.approx(peak, rel=1e-3)
+    assert sizes[8] == pytest.approx(peak, rel=1e-3)
+    assert 0 < sizes[5] < 0.5 * peak
+
+
+def test_frozen_steps_are_checked():
+    with pytest.raises(ValueError, match="frozen_steps` 10 must be below `steps` 10"):
+        TrainConfig(steps=10, generation=GenerationConfig(frozen_steps=10))
+    with pytest.raises(ValueError, match="frozen_steps"):
+        GenerationConfig(frozen_steps=-1)
+    config = TrainConfig(steps=10, generation=GenerationConfig(frozen_steps=4))
+    assert TrainConfig.from_json(config.to_json()) == config

@@ -371,7 +371,7 @@ class FlatDecoder(em.nn.AbstractDecoder):
         self.linear = eqx.nn.Linear(d_in, int(np.prod(shape)), key=key)
         self.shape, self.d_in, self.modality = tuple(shape), d_in, modality
 
-    def __call__(self, condition, *, key=None, greedy=False):
+    def __call__(self, condition, *, key=None, greedy=False, temperature=1.0):
         return self.linear(condition).reshape(self.shape)
 
     def teacher_output(self, condition, target):
@@ -403,3 +403,67 @@ def test_a_decoder_of_yours_reconstructs_and_a_modality_without_one_has_none(pro
         assert np.isfinite(float(terms["recon/probe_d"])) and float(terms["recon/probe_d"]) > 0
     finally:
         _forget("probe_d")
+
+
+# --- generated, and generating ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_it_is_generated_and_generates(probe, tmp_path):
+    """Generation with a modality of yours that has a decoder: it is made from the
+    others and they from it, `translate` writes it, judges measure it. One without a
+    decoder (`probe`) is a source only."""
+    import jax.random as jr
+
+    from eqx_multimodal.training import GenerationConfig, generative_model, translate
+    from eqx_multimodal.training._generation_eval import evaluate_generation
+
+    def decoder(spec, d_in, *, key):
+        return FlatDecoder(d_in, spec.shape("probe_g"), "probe_g", key=key)
+
+    def encoder(spec, d_model, *, key):
+        return MLPEncoder(spec.shape("probe_g"), 8, d_model, modality="probe_g", key=key)
+
+    em.register_modality(_probe("probe_g", encoder=encoder, decoder=decoder), replace=True)
+    try:
+        data = _data(24)
+        labels = [str(int(x)) for x in data["image"][:, 0, 0, 0] > 0.5]
+        data = {"image": data["image"], "probe_g": data["probe"], "probe": data["probe"]}
+        folder = em.save_paired_folder(tmp_path / "data", data, labels=labels)
+        dataset = em.PairedFolder(folder)
+        config = TrainConfig(
+            data=dataset.spec, steps=2, batch_size=8, latent_dim=8, d_model=16, warmup_steps=0,
+            val_gallery=8, loss=LossWeights(reconstruction={}),
+            generation=GenerationConfig(width=16, z_dim=4),
+        )  # fmt: skip
+        state, _ = fit(config, tmp_path / "run", data=dataset, progress=False)
+        model = generative_model(state)
+        assert set(model.generators.generators) == {"image", "probe_g"}  # probe: no decoder
+        items = dataset.load()[:]
+        made = translate(
+            model, {"image": items["image"][:3]}, target="probe_g", key=jr.key(0), samples=2
+        )
+        assert made.shape == (3, 2, *SHAPE) and np.all(np.isfinite(made))
+        back = translate(
+            model, {"probe_g": items["probe_g"][:3], "probe": items["probe"][:3]},
+            target="image", greedy=True,
+        )  # fmt: skip
+        assert back.shape == (3, 1, 4, 4, 1)
+        with pytest.raises(ValueError, match="no generator makes 'probe'"):
+            translate(model, {"image": items["image"][:3]}, target="probe", greedy=True)
+        out = tmp_path / "made"
+        argv = ["translate", "--checkpoint", str(tmp_path / "run"), "--data", str(folder)]
+        argv += ["--from", "image", "--to", "probe_g", "--out", str(out), "--quiet"]
+        assert run_cli([*argv, "--samples", "2", "--figure", str(tmp_path / "made.png")]) == 0
+        assert (tmp_path / "made.png").stat().st_size > 0
+        written = em.PairedFolder(out)
+        assert "probe_g" in written.modalities and written.labels[::2] == dataset.labels
+        result = evaluate_generation(
+            model, items, dataset.labels, items, dataset.labels, dataset.spec,
+            key=jr.key(1), samples=2, judge_steps=5,
+        )  # fmt: skip
+        assert {"image->probe_g", "probe->probe_g", "probe_g->image"} <= set(result["coherence"])
+        for scores in result["coherence"].values():
+            assert 0.0 <= scores["accuracy"] <= 1.0
+    finally:
+        _forget("probe_g")

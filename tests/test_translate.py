@@ -69,6 +69,16 @@ def test_translate_shapes_seeds_and_samples(model, folder):
     text = translate(model, {"image": items["image"][:2]}, target="text", key=jr.key(0))
     assert text.shape == (2, 1, em.PairedFolder(folder).spec.seq_length)
     assert text.dtype == np.int32
+    # Towards temperature 0, a sample is the greedy output: z near the prior's mean,
+    # the most likely tokens.
+    cool = translate(model, sources, target="image", key=jr.key(0), samples=2, temperature=1e-5)
+    np.testing.assert_allclose(cool, greedy, atol=1e-4)
+    assert np.max(np.abs(cool[:, 0] - made[:, 0])) > 1e-4
+    images = {"image": items["image"][:5]}
+    cool_text = translate(model, images, target="text", key=jr.key(0), temperature=1e-5)
+    np.testing.assert_array_equal(cool_text, translate(model, images, target="text", greedy=True))
+    with pytest.raises(ValueError, match="temperature"):
+        translate(model, sources, target="image", key=jr.key(0), temperature=0.0)
     with pytest.raises(ValueError, match="also a source"):
         translate(model, {"image": items["image"][:2]}, target="image", key=jr.key(0))
     with pytest.raises(ValueError, match="key"):
@@ -115,6 +125,8 @@ def test_translate_writes_a_paired_folder(run, folder, tmp_path):
         (["--from", "sonar"], "unknown modality 'sonar'"),
         (["--to", "audio"], "also in --from"),
         (["--samples", "0"], "samples"),
+        (["--temperature", "0"], "temperature"),
+        (["--temperature", "inf"], "temperature"),
         (["--out", "EXISTS"], "exists and is not empty"),
         (["--data", "IMAGE_ONLY"], "has no 'audio'"),
         (["--checkpoint", "PLAIN"], "no generators"),

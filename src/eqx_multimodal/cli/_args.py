@@ -35,6 +35,8 @@ FLAGS = {
         "fusion",
         "samples",
         "judge_steps",
+        "generator_steps",
+        "temperature",
         "reference_gallery",
         "reconstruction",
         "gallery",

@@ -86,14 +86,22 @@ def add_parser(commands: Any) -> None:
     generation.add_argument(
         "--samples",
         type=int,
-        default=4,
+        default=None,
         metavar="K",
         help="samples generated from each held-out source (default 4)",
     )
     generation.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="the samples' temperature, as translate's (default 1); on --data the greedy "
+        "output is judged beside them",
+    )
+    generation.add_argument(
         "--judge-steps",
         type=int,
-        default=500,
+        default=None,
         metavar="N",
         help="--data: training steps of each modality's judge, trained on the real items of "
         "the run's train split only (default 500)",
@@ -125,14 +133,16 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
     import jax.random as jr
     import numpy as np
 
-    from .._validation import check_int, seed_key
+    from .._validation import check_int, check_real, seed_key
     from ..data import SyntheticDataset
     from ..guide import evaluate_reference_coherence
     from ..training import generative_model, stream_key, TEST_STREAM
     from ..training._generation_eval import evaluate_generation
 
     model = generative_model(state)
-    samples = check_int(args.samples, "samples")
+    samples = check_int(4 if args.samples is None else args.samples, "samples")
+    temperature = 1.0 if args.temperature is None else args.temperature
+    temperature = check_real(temperature, "temperature", low=0.0, low_open=True)
 
     def say(line: str) -> None:
         if talk:
@@ -165,14 +175,17 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
             config.spec,
             key=jr.fold_in(seed_key(config.seed), 7),
             samples=samples,
-            judge_steps=check_int(args.judge_steps, "judge_steps"),
+            judge_steps=check_int(
+                500 if args.judge_steps is None else args.judge_steps, "judge_steps"
+            ),
+            temperature=temperature,
             progress=say,
         )
     data = config.synthetic_config()
     if args.alignment is not None:
         data = data.replace(alignment=args.alignment)
     seed = config.seed if args.seed is None else args.seed
-    size = check_int(args.reference_gallery or args.gallery, "reference_gallery", minimum=2)
+    size = reference_size(args)
     gallery = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))
     items = {k: np.asarray(v) for k, v in gallery.materialise(256)[:].items()}
     reference = evaluate_reference_coherence(
@@ -181,9 +194,45 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
         gallery=size,
         key=jr.fold_in(seed_key(seed), 7),
         items=items,
+        temperature=temperature,
         progress=say,
     )
     return {"reference_coherence": reference, "reference_gallery": size}
+
+
+#: The options of the generation measures, and the kind of data each is for.
+GENERATION_OPTIONS = {
+    "--samples": ("samples", None),
+    "--temperature": ("temperature", None),
+    "--judge-steps": ("judge_steps", "data"),
+    "--reference-gallery": ("reference_gallery", "synthetic"),
+}
+
+
+def _check_generation_options(args: argparse.Namespace, state: Any) -> None:
+    """Refuse a generation option that would do nothing here."""
+    given = [f for f, (dest, _) in GENERATION_OPTIONS.items() if getattr(args, dest) is not None]
+    if given and (state.generators is None or args.no_generation):
+        why = "--no-generation" if args.no_generation else "this run has no generators"
+        raise CommandError(f"{given[0]} is for the generation measures, and {why}")
+    for flag in given:
+        kind = GENERATION_OPTIONS[flag][1]
+        if kind == "data" and args.data is None:
+            raise CommandError(f"{flag} is for a run on --data (the judges train on it)")
+        if kind == "synthetic" and args.data is not None:
+            raise CommandError(f"{flag} is for the synthetic data, not --data")
+
+
+def reference_size(args: argparse.Namespace) -> int:
+    """The gallery of reference coherence: `--reference-gallery`, else `--gallery`, else
+    the default gallery."""
+    from .._validation import check_int
+
+    if args.reference_gallery is not None:
+        return check_int(args.reference_gallery, "reference_gallery", minimum=2)
+    return check_int(
+        DEFAULT_GALLERY if args.gallery is None else args.gallery, "gallery", minimum=2
+    )
 
 
 def _cache_dir(args: argparse.Namespace) -> pathlib.Path:
@@ -217,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None and not args.json.parent.is_dir():
         raise CommandError(f"--json folder {str(args.json.parent)!r} does not exist")
     config, state, step = load_run_of(args)
+    _check_generation_options(args, state)
     model = state.model
     top = config.rerank_top if args.rerank_top is None else args.rerank_top
     top = check_int(top, "rerank_top", minimum=0)

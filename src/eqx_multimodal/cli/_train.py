@@ -20,6 +20,8 @@ DEFAULT_BATCH = 256
 DEFAULT_DATA_BATCH = 128
 DEFAULT_GALLERY = 1000
 DEFAULT_RERANK_TOP = 64
+#: With --generation: the steps after --steps that train the generators alone.
+DEFAULT_GENERATOR_STEPS = 300
 #: Options of the synthetic data, and of a folder: each does nothing with the other.
 SYNTHETIC_OPTIONS = (
     "alignment",
@@ -147,6 +149,15 @@ def add_parser(commands: Any) -> None:
         metavar="WEIGHT",
         help="with --generation: the weight of the VAE's KL term (default 0.005)",
     )
+    generation.add_argument(
+        "--generator-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --generation: after the --steps that train everything, N more steps "
+        f"train the generators alone on the frozen shared-latent model (default "
+        f"{DEFAULT_GENERATOR_STEPS}; 0: none)",
+    )
     parser.add_argument(
         "--reconstruction",
         type=float,
@@ -252,13 +263,28 @@ def _loss_weights(args: argparse.Namespace) -> Any:
 
 def _generation(args: argparse.Namespace) -> Any:
     """The `GenerationConfig` of `--generation` (None without it)."""
-    from ..training import GenerationConfig
+    from .._validation import check_int
+    from ..training import GenerationConfig, MAX_COUNT
 
     if not args.generation:
-        if args.fusion is not None or args.kl_weight is not None:
-            raise CommandError("--fusion and --kl-weight go with --generation")
+        given_ = [
+            flag
+            for flag, value in (
+                ("--fusion", args.fusion),
+                ("--kl-weight", args.kl_weight),
+                ("--generator-steps", args.generator_steps),
+            )
+            if value is not None
+        ]
+        if given_:
+            verb = "goes" if len(given_) == 1 else "go"
+            raise CommandError(f"{', '.join(given_)} {verb} with --generation")
         return None
-    fields: dict[str, Any] = {"cycle": args.cycle}
+    alone = DEFAULT_GENERATOR_STEPS if args.generator_steps is None else args.generator_steps
+    fields: dict[str, Any] = {
+        "cycle": args.cycle,
+        "frozen_steps": check_int(alone, "generator_steps", minimum=0, maximum=MAX_COUNT),
+    }
     if args.fusion is not None:
         fields["fusion"] = args.fusion
     if args.kl_weight is not None:
@@ -312,9 +338,16 @@ def run(args: argparse.Namespace) -> int:
     gallery = check_int(
         DEFAULT_GALLERY if args.gallery is None else args.gallery, "gallery", minimum=2
     )
+    generation = _generation(args)
+    # The generators' own steps come after the --steps that train everything.
+    alone = 0 if generation is None else generation.frozen_steps
+    if steps + alone > MAX_COUNT:
+        raise CommandError(
+            f"--steps {steps} and --generator-steps {alone} make more than {MAX_COUNT} steps"
+        )
     every = max(1, steps // 5)
     common: dict[str, Any] = dict(
-        steps=steps,
+        steps=steps + alone,
         batch_size=batch_size,
         seed=args.seed,
         towers=args.towers,
@@ -330,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=every if args.checkpoint_every is None else args.checkpoint_every,
         keep=args.keep,
         val_gallery=args.val_gallery,
-        generation=_generation(args),
+        generation=generation,
     )
     if on_data:
         # The options are checked on a config of the synthetic data's shape; the real
@@ -370,6 +403,14 @@ def run(args: argparse.Namespace) -> int:
             return _train(args, config, mesh, train, validation, held_out, gallery)
         except CheckpointError as error:
             raise CommandError(str(error)) from None
+
+
+def steps_said(config: Any) -> str:
+    """How many steps a run takes, with the generators' own last steps said apart."""
+    alone = 0 if config.generation is None else config.generation.frozen_steps
+    if alone == 0:
+        return f"{config.steps} steps"
+    return f"{config.steps - alone} steps, then {alone} of the generators alone,"
 
 
 def _capped_batch(args: argparse.Namespace, batch_size: int, samples: int) -> int:
@@ -572,7 +613,7 @@ def _train(
         )
         fresh = "fresh samples" if config.synthetic else "samples"
         print(
-            f"training {what} ({config.towers} towers): {config.steps} steps of "
+            f"training {what} ({config.towers} towers): {steps_said(config)} of "
             f"{config.batch_size} {fresh} (jax {jax.__version__}, {devices} "
             f"{jax.devices()[0].platform} device(s)"
             + (f" in {processes} processes" if processes > 1 else "")
@@ -631,11 +672,55 @@ def _train(
         from ..viz import training_report
 
         training_report(history, result["retrieval"], args.out / "report.png", evaluation=result)
+        if state.generators is not None and (config.synthetic or held_out is not None and len(held_out)):
+            _generated_figure(args, config, local_copy(state), held_out)
     if not args.quiet:
         print(retrieval_table(result))
         print(_which_checkpoint(history, int(state.step)))
         written = "config.json, metrics.jsonl, checkpoint.json, checkpoints/, evaluation.json"
         written += "" if config.synthetic else ", data.json"
         written += "" if args.no_report else ", report.png"
+        if not args.no_report and state.generators is not None:
+            written += ", generated.png"
         print(f"trained in {trained:.0f} s; wrote {args.out}/{{{written}}}")
     return 0
+
+
+def _generated_figure(args: argparse.Namespace, config: Any, state: Any, held_out: Any) -> None:
+    """`generated.png` of a generation run: each modality made from all the others, for
+    two held-out sources (the validation split, or the synthetic held-out stream), two
+    samples each beside the real one."""
+    import jax.random as jr
+    import numpy as np
+
+    from ..data import SyntheticDataset
+    from ..training import generative_model, stream_key, TEST_STREAM, translate
+    from ..training._folder import GENERATED
+    from ..viz import generation_figure
+
+    model = generative_model(state)
+    if config.synthetic:
+        data = SyntheticDataset(
+            config.synthetic_config(), 2, key=stream_key(config.seed, TEST_STREAM)
+        )
+        items = {m: np.asarray(v) for m, v in data.materialise()[:].items()}
+        decode = None
+    else:
+        rows = held_out.subset(np.arange(min(2, len(held_out))))
+        items = {m: np.asarray(v) for m, v in rows.load()[:].items()}
+        decode = getattr(held_out.tokenizer, "decode", None)
+    directions = []
+    for i, target in enumerate(model.generators.generators):
+        sources = {m: items[m] for m in model.generators.generator(target).sources if m in items}
+        if target not in items or not sources:
+            continue
+        key = jr.fold_in(jr.key(config.seed), i)
+        made = translate(model, sources, target=target, key=key, samples=2)
+        directions.append((sources, made, items[target], target))
+    if directions:
+        generation_figure(
+            directions,
+            sample_rate=config.spec.sample_rate,
+            decode=decode,
+            path=args.out / GENERATED,
+        )

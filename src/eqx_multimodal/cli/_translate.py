@@ -62,6 +62,14 @@ def add_parser(commands: Any) -> None:
         help="the most likely output instead of samples (the prior's mean)",
     )
     parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="how wide to sample (> 0): z from N(0, T^2), captions' token logits divided "
+        "by T; below 1 trades diversity for coherence (default 1)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace OUT when it holds a paired folder (nothing else is ever removed)",
@@ -79,14 +87,18 @@ def add_parser(commands: Any) -> None:
 
 def _check_names(args: argparse.Namespace) -> None:
     """The modalities named as they must be, before anything is read."""
-    from .._types import MODALITIES
+    from ..modalities import registered_modalities
 
     sources = list(args.sources)
     if not sources:
         raise CommandError("--from must name at least one modality, e.g. --from audio")
+    known = registered_modalities()
     for name in [*sources, args.target]:
-        if name not in MODALITIES:
-            raise CommandError(f"unknown modality {name!r}; choose from {list(MODALITIES)}")
+        if name not in known:
+            raise CommandError(
+                f"unknown modality {name!r}; choose from {list(known)} (a modality of yours: "
+                "--import the module that registers it)"
+            )
     repeated = sorted({n for n in sources if sources.count(n) > 1})
     if repeated:
         raise CommandError(f"--from names {repeated[0]!r} more than once")
@@ -194,11 +206,14 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .._progress import phase
-    from .._validation import check_int, seed_key
+    from .._validation import check_int, check_real, seed_key
     from ..data import PairedFolderWriter
     from ..training import check_directions, generative_model, translate
 
     samples = check_int(args.samples, "samples")
+    temperature = check_real(args.temperature, "temperature", low=0.0, low_open=True)
+    if args.greedy and args.temperature != 1.0:
+        raise CommandError("--temperature is for sampling; --greedy takes no temperature")
     _check_names(args)
     _check_out(args)
     if args.figure is not None:
@@ -230,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
             key=jr.fold_in(seed_key(args.seed), 1),
             samples=samples,
             greedy=args.greedy,
+            temperature=temperature,
         )
     if args.out.exists() and args.overwrite:
         shutil.rmtree(args.out)
@@ -250,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
             "samples": samples,
             "seed": args.seed,
             "greedy": bool(args.greedy),
+            "temperature": temperature,
             "fusion": model.generators.fusion,
         }
     }

@@ -165,12 +165,13 @@ def evaluate_reference_coherence(
     gallery: int,
     key: PRNGKeyArray,
     items: Mapping[str, Any],
+    temperature: float = 1.0,
     progress: Any = None,
 ) -> dict[str, dict[str, float]]:
     """Reference coherence (`reference_coherence`) of the six one-source
-    directions on a held-out synthetic gallery: each generated item scored against all
-    `gallery` real sources by the observation-only scorers, beside their ceiling on the
-    real pairs."""
+    directions on a held-out synthetic gallery: each generated item (one sample at
+    `temperature`, see `training.translate`) scored against all `gallery` real sources
+    by the observation-only scorers, beside their ceiling on the real pairs."""
     check_int(gallery, "gallery", minimum=2)
     out = {}
     modalities = [m for m in model.latent.modalities if m in items]
@@ -182,7 +183,13 @@ def evaluate_reference_coherence(
         if progress:
             progress(f"reference coherence {name}")
         generate_key, score_key = jr.split(jr.fold_in(key, i))
-        made = translate(model, {source: items[source]}, target=target, key=generate_key)
+        made = translate(
+            model,
+            {source: items[source]},
+            target=target,
+            key=generate_key,
+            temperature=temperature,
+        )
         out[name] = reference_coherence(
             made[:, 0],
             np.asarray(items[source]),

@@ -14,10 +14,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_choice, check_int, check_key, check_real
 from ..data import as_spec
+from ..modalities import get_modality, registered_modalities
 from ..nn import AbstractEncoder, make_encoder
 
 
-_MODALITIES = ("image", "text", "audio")
+def _ids(modality: str) -> bool:
+    """Whether `modality`'s items are ids (text's tokens), not real values."""
+    return get_modality(modality).dtype == "int32"  # unknown: a one-line error
 
 
 class Judge(eqx.Module):
@@ -57,14 +60,15 @@ class Judge(eqx.Module):
     ):
         """**Arguments:**
 
-        - `modality`: `"image"`, `"text"` or `"audio"`.
+        - `modality`: a registered modality (`"image"`, `"text"`, `"audio"`, or one of
+            yours with an encoder).
         - `data`: a `DataSpec`, or anything with a `spec` (`SyntheticConfig`,
             `PairedDataset`, `PairedFolder`): the shape of one item.
         - `num_classes`: the classes are `0 .. num_classes - 1` (at least 2).
         - `d_model`: keyword only. The width of the encoder's output (the features).
         - `key`: keyword only. The key of the initialisation.
         """
-        check_choice(modality, "modality", _MODALITIES)
+        check_choice(modality, "modality", registered_modalities())
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         check_int(d_model, "d_model")
         spec = as_spec(data)
@@ -104,7 +108,7 @@ def _check_items(
         if samples:
             what += f" or (n, K, {', '.join(map(str, shape))})"
         raise ValueError(f"`{name}` must be {modality} items {what}, got shape {array.shape}")
-    if modality == "text":
+    if _ids(modality):
         if not np.issubdtype(array.dtype, np.integer):
             raise TypeError(f"`{name}` must be integer token ids, got dtype {array.dtype}")
     else:
@@ -125,7 +129,7 @@ def _check_labels(labels: Any, count: int, name: str = "labels") -> np.ndarray:
 
 
 def _as_input(array: np.ndarray, modality: str) -> Array:
-    return jnp.asarray(array, jnp.int32 if modality == "text" else jnp.float32)
+    return jnp.asarray(array, jnp.int32 if _ids(modality) else jnp.float32)
 
 
 @eqx.filter_jit
@@ -338,7 +342,8 @@ def train_judge(
 
     **Arguments:**
 
-    - `modality`: `"image"`, `"text"` or `"audio"`.
+    - `modality`: a registered modality (`"image"`, `"text"`, `"audio"`, or one of
+        yours with an encoder).
     - `items`: `(n, *item)` real items of the modality.
     - `labels`: `(n,)` their integer classes; items labelled -1 are left out.
     - `data`: a `DataSpec` or anything with a `spec` (the run's data): the item shape.
@@ -366,7 +371,7 @@ def train_judge(
 
     ```
     """
-    check_choice(modality, "modality", _MODALITIES)
+    check_choice(modality, "modality", registered_modalities())
     key = check_key(key)
     steps = check_int(steps, "steps")
     batch_size = check_int(batch_size, "batch_size")

@@ -46,8 +46,9 @@ class AbstractDecoder(eqx.Module):
     `eqx_multimodal.losses` turn it into the loss that fits the modality.
 
     A decoder that samples (text) needs a `key`, or `greedy=True` for the most likely
-    output; called with neither it raises, as `eqx.nn.Dropout` does without its key.
-    Deterministic decoders (image, audio) accept and ignore both.
+    output; called with neither it raises, as `eqx.nn.Dropout` does without its key. It
+    samples at `temperature` (its logits divided by it: below 1 nearer its most likely
+    output). Deterministic decoders (image, audio) accept and ignore all three.
     """
 
     modality: eqx.AbstractVar[str]
@@ -60,12 +61,14 @@ class AbstractDecoder(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
         greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Array:
         """**Arguments:**
 
         - `condition`: the conditioning vector, `(d_in,)`.
         - `key`: keyword only. The randomness of a sampling decoder.
         - `greedy`: keyword only. The most likely output instead of a sample.
+        - `temperature`: keyword only. > 0; how wide a sampling decoder samples.
 
         **Returns:**
 

@@ -42,7 +42,7 @@ class ImageDecoder(AbstractDecoder):
     mlp: ResidualMLP
     image_shape: tuple[int, int, int] = eqx.field(static=True)
     d_in: int = eqx.field(static=True)
-    modality: ClassVar[str] = "image"
+    modality: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -51,6 +51,7 @@ class ImageDecoder(AbstractDecoder):
         *,
         hidden: int = 1024,
         num_blocks: int = 1,
+        modality: str = "image",
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -59,8 +60,11 @@ class ImageDecoder(AbstractDecoder):
         - `image_shape`: `(height, width, channels)` of the output.
         - `hidden`: keyword only. The width of the MLP.
         - `num_blocks`: keyword only. Residual blocks after the first layer.
+        - `modality`: keyword only. What it makes (default `"image"`; any image-like
+            modality of yours in [0, 1], such as a depth map).
         - `key`: keyword only. The key of the initialisation.
         """
+        self.modality = modality
         self.d_in = check_int(d_in, "d_in")
         self.image_shape = check_shape(image_shape, "image_shape", length=3)  # type: ignore
         check_int(hidden, "hidden")
@@ -68,11 +72,16 @@ class ImageDecoder(AbstractDecoder):
         self.mlp = ResidualMLP(d_in, hidden, int(np.prod(self.image_shape)), num_blocks, key=key)
 
     def __call__(
-        self, condition: Condition, *, key: PRNGKeyArray | None = None, greedy: bool = False
+        self,
+        condition: Condition,
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Image:
-        """The image, `(height, width, channels)` in [0, 1]; `key` and `greedy` are
-        accepted for a uniform decoder interface (it is deterministic)."""
-        del key, greedy
+        """The image, `(height, width, channels)` in [0, 1]; `key`, `greedy` and
+        `temperature` are accepted for a uniform decoder interface (it is deterministic)."""
+        del key, greedy, temperature
         return jax.nn.sigmoid(self.mlp(condition)).reshape(self.image_shape)
 
     def teacher_output(self, condition: Condition, target: Image) -> Image:
@@ -122,11 +131,16 @@ class AudioDecoder(AbstractDecoder):
         self.mlp = ResidualMLP(d_in, hidden, self.num_samples, num_blocks, key=key)
 
     def __call__(
-        self, condition: Condition, *, key: PRNGKeyArray | None = None, greedy: bool = False
+        self,
+        condition: Condition,
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Waveform:
-        """The waveform, `(num_samples,)` in [-1, 1]; `key` and `greedy` are accepted for
-        a uniform decoder interface (it is deterministic)."""
-        del key, greedy
+        """The waveform, `(num_samples,)` in [-1, 1]; `key`, `greedy` and `temperature` are
+        accepted for a uniform decoder interface (it is deterministic)."""
+        del key, greedy, temperature
         return jnp.tanh(self.mlp(condition))
 
     def teacher_output(self, condition: Condition, target: Waveform) -> Waveform:
@@ -243,11 +257,16 @@ class SpectrogramDecoder(AbstractDecoder):
         return self.mlp(condition).reshape(self.frames, self.n_fft // 2 + 1)
 
     def __call__(
-        self, condition: Condition, *, key: PRNGKeyArray | None = None, greedy: bool = False
+        self,
+        condition: Condition,
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Waveform:
-        """The waveform, `(num_samples,)` in [-1, 1]; `key` and `greedy` are accepted for
-        a uniform decoder interface (it is deterministic)."""
-        del key, greedy
+        """The waveform, `(num_samples,)` in [-1, 1]; `key`, `greedy` and `temperature` are
+        accepted for a uniform decoder interface (it is deterministic)."""
+        del key, greedy, temperature
         log_magnitude = self.teacher_output(condition, jnp.zeros(self.num_samples))
         magnitude = jnp.maximum(jnp.exp(log_magnitude) - SPECTRAL_FLOOR, 0.0)
         wave = griffin_lim(
@@ -411,14 +430,19 @@ class TextDecoder(AbstractDecoder):
         return tokens
 
     def __call__(
-        self, condition: Condition, *, key: PRNGKeyArray | None = None, greedy: bool = False
+        self,
+        condition: Condition,
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Tokens:
-        """Sampling at temperature 1 with `key`; greedy decoding with `greedy=True`.
-        Without either it raises: greedy decoding is an explicit choice."""
+        """Sampling at `temperature` (default 1) with `key`; greedy decoding with
+        `greedy=True`. Without either it raises: greedy decoding is an explicit choice."""
         check_sampling(key, greedy, "TextDecoder")
         if greedy:
             return self.decode(condition, method="greedy")
-        return self.decode(condition, method="sample", key=key)
+        return self.decode(condition, method="sample", key=key, temperature=temperature)
 
 
 class TokenBagDecoder(AbstractDecoder):
@@ -474,13 +498,19 @@ class TokenBagDecoder(AbstractDecoder):
         )
 
     def __call__(
-        self, condition: Condition, *, key: PRNGKeyArray | None = None, greedy: bool = False
+        self,
+        condition: Condition,
+        *,
+        key: PRNGKeyArray | None = None,
+        greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Tokens:
-        """i.i.d. draws with `key`; the most likely token at every position with
-        `greedy=True`. Without either it raises."""
+        """i.i.d. draws with `key` (the logits divided by `temperature`); the most likely
+        token at every position with `greedy=True`. Without either it raises."""
         check_sampling(key, greedy, "TokenBagDecoder")
+        check_real(temperature, "temperature", low=0.0, low_open=True)
         logits = self.logits(condition)
         if greedy:
             return jnp.full(self.seq_length, jnp.argmax(logits), jnp.int32)
         assert key is not None
-        return jr.categorical(key, logits, shape=(self.seq_length,)).astype(jnp.int32)
+        return jr.categorical(key, logits / temperature, shape=(self.seq_length,)).astype(jnp.int32)

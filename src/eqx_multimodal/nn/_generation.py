@@ -23,8 +23,9 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Scalar
-from .._validation import check_choice, check_int, check_modalities
+from .._validation import check_choice, check_int, check_modalities, check_real
 from ..data import as_spec
+from ..modalities import get_modality, registered_modalities
 from ._base import AbstractDecoder, check_sampling
 from ._decoders import ImageDecoder, SpectrogramDecoder
 from ._fusion import AttentionFusion, EarlyFusion, GatedFusion, LateFusion
@@ -247,6 +248,7 @@ class ModalityGenerator(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
         greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Array:
         """**Arguments:**
 
@@ -256,20 +258,26 @@ class ModalityGenerator(eqx.Module):
             for text).
         - `greedy`: keyword only. `z` at the prior's mean and the decoder's most likely
             output, no key needed.
+        - `temperature`: keyword only. > 0. How wide to sample: `z` is drawn from
+            `N(0, temperature^2 I)` and a sampling decoder (text) divides its logits by
+            it. 1 samples the trained model; towards 0 it nears the greedy output.
 
         **Returns:**
 
         One example of `target`.
         """
         check_sampling(key, greedy, "ModalityGenerator")
+        check_real(temperature, "temperature", low=0.0, low_open=True)
         condition = self.condition(latents, present)
         if greedy:
             z = jnp.zeros(self.z_dim, condition.dtype)
             return self.decoder(jnp.concatenate([condition, z]), greedy=True)
         assert key is not None
         z_key, decoder_key = jr.split(key)
-        z = jr.normal(z_key, (self.z_dim,), condition.dtype)
-        return self.decoder(jnp.concatenate([condition, z]), key=decoder_key)
+        z = temperature * jr.normal(z_key, (self.z_dim,), condition.dtype)
+        return self.decoder(
+            jnp.concatenate([condition, z]), key=decoder_key, temperature=temperature
+        )
 
 
 class Generators(eqx.Module):
@@ -338,11 +346,15 @@ class Generators(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
         greedy: bool = False,
+        temperature: float = 1.0,
     ) -> Array:
         """One example of `target` from the latents of some of the other modalities
-        (one example each; `present` optionally masks some of them out)."""
+        (one example each; `present` optionally masks some of them out); `key`,
+        `greedy` and `temperature` as for `ModalityGenerator`."""
         stacked, mask = self.stack(target, latents, present)
-        return self.generators[target](stacked, mask, key=key, greedy=greedy)
+        return self.generators[target](
+            stacked, mask, key=key, greedy=greedy, temperature=temperature
+        )
 
 
 def make_generators(
@@ -363,8 +375,11 @@ def make_generators(
 
     - `data`: a `DataSpec`, or anything with a `spec` (the decoders' shapes).
     - `latent_dim`: keyword only. The size of the shared latents the generators read.
-    - `modalities`: keyword only. The modalities of the model (default: the data's).
-    - `targets`: keyword only. The modalities to make (default: all of them).
+    - `modalities`: keyword only. The modalities of the model (default: the data's):
+        any registered ones (`eqx_multimodal.modalities`).
+    - `targets`: keyword only. The modalities to make (default: every one that has a
+        decoder: the built-ins, and a modality of yours registered with a `decoder`
+        factory; one without a decoder is still a source).
     - `fusion`: keyword only. One of `FUSIONS`.
     - `width`, `z_dim`: keyword only. The fused condition's size and the VAE's `z`.
     - `towers`: keyword only. Whose decoders (`make_decoder`); audio always gets a
@@ -373,10 +388,18 @@ def make_generators(
     """
     spec = as_spec(data)
     chosen = spec.modalities if modalities is None else modalities
-    names = check_modalities(chosen, "modalities", MODALITY_NAMES)
+    names = check_modalities(chosen, "modalities", registered_modalities())
     if len(names) < 2:
         raise ValueError(f"generation needs at least two modalities, got {list(names)}")
-    wanted = names if targets is None else check_modalities(targets, "targets", names)
+    if targets is None:
+        wanted = tuple(m for m in names if _has_decoder(m, towers))
+        if not wanted:
+            raise ValueError(
+                f"none of {list(names)} has a decoder to generate it; register one with "
+                "Modality(..., decoder=...)"
+            )
+    else:
+        wanted = check_modalities(targets, "targets", names)
     check_choice(fusion, "fusion", FUSIONS)
     check_int(width, "width")
     check_int(z_dim, "z_dim")
@@ -407,6 +430,14 @@ def make_generators(
             key=generator_key,
         )
     return Generators(generators, tuple(names), fusion)
+
+
+def _has_decoder(modality: str, towers: str) -> bool:
+    """Whether `make_generators` can make `modality` (audio: its spectrogram decoder; the
+    guide's towers: the built-ins; generic: a registered `decoder` factory)."""
+    if modality == "audio" or (towers != "generic" and modality in MODALITY_NAMES):
+        return True
+    return get_modality(modality).decoder is not None
 
 
 class GenerativeModel(eqx.Module):

@@ -25,6 +25,11 @@ class GenerationConfig:
     - `stop_gradient`: the generators read the latents without sending gradients into
         the encoders, so the shared latent space trains as without generation.
     - `rows`: use the first `rows` rows of each batch (default all).
+    - `frozen_steps`: the last `frozen_steps` of the run's `steps` train the generators
+        alone, on the shared-latent model as it then is (frozen), with a learning-rate
+        schedule of their own (warm-up and cosine decay). In the joint steps the
+        generators learn from latents that move while the encoders train; here they
+        learn from the final ones. Default 0 (the generators train only jointly).
 
     ```python
     >>> GenerationConfig(**GenerationConfig(fusion="gated").to_dict()).fusion
@@ -41,6 +46,7 @@ class GenerationConfig:
     cycle: float = 0.0
     stop_gradient: bool = True
     rows: int | None = None
+    frozen_steps: int = 0
 
     def __post_init__(self):
         check_choice(self.fusion, "fusion", FUSIONS)
@@ -53,6 +59,7 @@ class GenerationConfig:
             raise TypeError(f"`stop_gradient` must be a bool, got {self.stop_gradient!r}")
         if self.rows is not None:
             check_int(self.rows, "rows")
+        check_int(self.frozen_steps, "frozen_steps", minimum=0, maximum=MAX_COUNT)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description: the arguments of `GenerationConfig(**d)`."""
@@ -190,6 +197,11 @@ class TrainConfig:
                 raise ValueError(
                     f"`generation` needs two modalities or more, the data has "
                     f"{list(self.spec.modalities)}"
+                )
+            if self.generation.frozen_steps >= self.steps:
+                raise ValueError(
+                    f"`generation.frozen_steps` {self.generation.frozen_steps} must be below "
+                    f"`steps` {self.steps}: the shared-latent model trains in the steps before"
                 )
 
     @property

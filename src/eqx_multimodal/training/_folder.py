@@ -20,8 +20,9 @@ METRICS = "metrics.jsonl"
 EVALUATION = "evaluation.json"
 DATA = "data.json"
 REPORT = "report.png"
+GENERATED = "generated.png"  # a generation run's samples (the command line's report)
 #: The files a run writes at the top of its folder (besides `checkpoints/`).
-RUN_FILES = (CONFIG, METRICS, INDEX, EVALUATION, REPORT, DATA)
+RUN_FILES = (CONFIG, METRICS, INDEX, EVALUATION, REPORT, GENERATED, DATA)
 #: What every run writes as it starts: a folder with neither is no run's.
 _MARKERS = (METRICS, INDEX)
 #: What makes a folder a paired folder (see `eqx_multimodal.data`).

@@ -11,7 +11,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ..metrics import (
     coherence_accuracy,
     frechet_distance,
@@ -57,6 +57,7 @@ def evaluate_generation(
     key: PRNGKeyArray,
     samples: int = 4,
     judge_steps: int = 500,
+    temperature: float = 1.0,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Coherence, fidelity and diversity of a generation run on labelled held-out data.
@@ -78,6 +79,7 @@ def evaluate_generation(
     - `key`: keyword only. The judges' and the samples' randomness.
     - `samples`: keyword only. Samples per source (>= 2 for diversity).
     - `judge_steps`: keyword only. The judges' training steps.
+    - `temperature`: keyword only. The samples' temperature (`translate`).
     - `progress`: keyword only. Called with a line of what is being done, if given.
 
     **Returns:**
@@ -88,6 +90,7 @@ def evaluate_generation(
     halves of the real held-out items: the floor set by their number.
     """
     samples = check_int(samples, "samples")
+    temperature = check_real(temperature, "temperature", low=0.0, low_open=True)
     names = sorted({x for x in [*train_labels, *test_labels] if x is not None})
     if len(names) < 2:
         raise ValueError("coherence with labels needs labelled data with two classes or more")
@@ -125,6 +128,7 @@ def evaluate_generation(
             target=target,
             key=jr.fold_in(sample_key, i),
             samples=samples,
+            temperature=temperature,
         )
         greedy = translate(model, {s: test[s] for s in sources}, target=target, greedy=True)
         result["coherence"][name] = {
@@ -145,5 +149,6 @@ def evaluate_generation(
         if samples >= 2:
             result["diversity"][target] = sample_diversity(made, real=real)
     result["samples"] = samples
+    result["temperature"] = temperature
     result["judges"] = {"trained_on": "real train-split items", "steps": judge_steps}
     return result

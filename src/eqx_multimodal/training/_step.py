@@ -105,16 +105,32 @@ def trainable(state: TrainState) -> Any:
     return state.model if state.generators is None else (state.model, state.generators)
 
 
+def frozen_steps(config: TrainConfig) -> int:
+    """How many of the run's last steps train the generators alone (0 without
+    generation): `GenerationConfig.frozen_steps`."""
+    return 0 if config.generation is None else config.generation.frozen_steps
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW with linear warm-up and cosine decay to 1% of the peak, after clipping the
-    gradients' global norm."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0,
-        config.learning_rate,
-        min(config.warmup_steps, max(config.steps - 1, 0)),
-        config.steps,
-        end_value=0.01 * config.learning_rate,
-    )
+    gradients' global norm. A run whose generators train alone in its last steps
+    (`GenerationConfig.frozen_steps`) starts a second warm-up and decay there."""
+
+    def warmup_cosine(steps: int) -> optax.Schedule:
+        return optax.warmup_cosine_decay_schedule(
+            0.0,
+            config.learning_rate,
+            min(config.warmup_steps, max(steps - 1, 0)),
+            steps,
+            end_value=0.01 * config.learning_rate,
+        )
+
+    alone = frozen_steps(config)
+    if alone == 0:
+        schedule = warmup_cosine(config.steps)
+    else:
+        joint = config.steps - alone
+        schedule = optax.join_schedules([warmup_cosine(joint), warmup_cosine(alone)], [joint])
     return optax.chain(
         optax.clip_by_global_norm(config.clip_norm),
         optax.adamw(schedule, weight_decay=config.weight_decay),
@@ -152,6 +168,7 @@ def _make_update(config: TrainConfig, mesh: Mesh):
     replicated = replicated_sharding(mesh)
     generation = config.generation
     generation_key = stream_key(config.seed, GENERATION_STREAM)
+    alone = frozen_steps(config)
 
     def update(state: TrainState, batch: dict[str, Any]) -> tuple[TrainState, dict[str, Array]]:
         # On a mesh the batch is split over the devices and the model replicated; this
@@ -188,10 +205,18 @@ def _make_update(config: TrainConfig, mesh: Mesh):
         params = trainable(state)
         (loss, terms), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(params)
         params = eqx.filter(params, eqx.is_inexact_array)
+        if alone > 0:
+            # The generators' own last steps: the shared-latent model is frozen. Its
+            # gradients are zeroed (they must not weigh in the clipped global norm) and
+            # so are its updates (Adam's momentum and the weight decay would move it).
+            frozen = state.step >= config.steps - alone
+            grads = (_zero_where(frozen, grads[0]), grads[1])
         # optax mixes weak Python floats with int32 step counts, which strict dtype
         # promotion (used by this package's tests) rejects; the result is the same.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, params)
+        if alone > 0:
+            updates = (_zero_where(frozen, updates[0]), updates[1])
         if state.generators is None:
             model, generators = eqx.apply_updates(state.model, updates), None
         else:
@@ -207,6 +232,11 @@ def _make_update(config: TrainConfig, mesh: Mesh):
         return eqx.combine(arrays, static), metrics
 
     return update
+
+
+def _zero_where(condition: Array, tree: Any) -> Any:
+    """`tree` with every array leaf zeroed where `condition` holds (traced)."""
+    return jax.tree.map(lambda x: jnp.where(condition, jnp.zeros_like(x), x), tree)
 
 
 def _on_mesh(step: Callable, mesh: Mesh) -> Callable:

@@ -11,7 +11,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ..nn import GenerativeModel
 from ._evaluate import CHUNK
 from ._rerank import bucket
@@ -59,6 +59,7 @@ def _translate_chunk(
     target: str,
     samples: int,
     greedy: bool,
+    temperature: float,
 ) -> Array:
     def one(items: dict[str, Array], row: Array) -> Array:
         latents = {name: model.latent.embed(name, x) for name, x in items.items()}
@@ -67,7 +68,9 @@ def _translate_chunk(
             if greedy or key is None:
                 return model.generators.generate(target, latents, greedy=True)
             sample_key = jr.fold_in(jr.fold_in(key, row), index)
-            return model.generators.generate(target, latents, key=sample_key)
+            return model.generators.generate(
+                target, latents, key=sample_key, temperature=temperature
+            )
 
         return jax.vmap(draw)(jnp.arange(samples))
 
@@ -82,6 +85,7 @@ def translate(
     key: PRNGKeyArray | None = None,
     samples: int = 1,
     greedy: bool = False,
+    temperature: float = 1.0,
     chunk: int = CHUNK,
 ) -> np.ndarray:
     """Generate `target` from every row of `sources`, `samples` times each.
@@ -99,6 +103,9 @@ def translate(
     - `samples`: keyword only. Outputs per row, >= 1.
     - `greedy`: keyword only. The prior's mean and the decoder's most likely output
         (then every sample is the same).
+    - `temperature`: keyword only. A Python float > 0: how wide to sample (`z` from
+        `N(0, temperature^2 I)`, text's logits divided by it); 1 samples the trained
+        model, lower trades diversity for coherence (see `ModalityGenerator`).
     - `chunk`: keyword only. Rows compiled together.
 
     **Returns:**
@@ -125,6 +132,7 @@ def translate(
     names, target = check_directions(model, list(sources), target)
     samples = check_int(samples, "samples")
     check_int(chunk, "chunk")
+    temperature = check_real(temperature, "temperature", low=0.0, low_open=True)
     if key is None and not greedy:
         raise ValueError("`key` is required to sample; pass key=..., or greedy=True")
     arrays = {name: np.asarray(sources[name]) for name in names}
@@ -144,7 +152,7 @@ def translate(
         rows = np.arange(start, start + width) % size  # padded with repeats, then cut
         batch = {name: jnp.asarray(a[rows]) for name, a in arrays.items()}
         out = _translate_chunk(
-            model, batch, jnp.asarray(rows, jnp.int32), key, target, samples, greedy
+            model, batch, jnp.asarray(rows, jnp.int32), key, target, samples, greedy, temperature
         )
         parts.append(np.asarray(out)[: stop - start])
     return np.concatenate(parts)

@@ -3,27 +3,34 @@ the real target, side by side."""
 
 import os
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._validation import check_choice, check_int
+from ..modalities import get_modality, registered_modalities
 from ._figure import new_figure, save
 from ._preview import show_spectrogram
+from ._samples import draw_item
 
 
-_MODALITIES = ("image", "text", "audio")
-_ITEM_NDIM = {"image": 3, "text": 1, "audio": 1}
+def _rank(modality: str) -> int:
+    """The number of axes of one item of `modality`."""
+    return get_modality(modality).rank
+
+
+def _ids(modality: str) -> bool:
+    return get_modality(modality).dtype == "int32"
 
 
 def _check(items: Any, modality: str, name: str, rows: int | None) -> np.ndarray:
     array = np.asarray(items)
-    if array.ndim != _ITEM_NDIM[modality] + 1:
+    if array.ndim != _rank(modality) + 1:
         raise ValueError(f"`{name}` must be {modality} items (n, ...), got shape {array.shape}")
     if rows is not None and array.shape[0] != rows:
         raise ValueError(f"`{name}` must hold {rows} items, one per row, got {array.shape[0]}")
-    if modality != "text" and not np.all(np.isfinite(array)):
+    if not _ids(modality) and not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` holds NaN/inf values")
     return array
 
@@ -50,6 +57,8 @@ def _draw(
     elif modality == "audio":
         rate = 1.0 if sample_rate is None else float(sample_rate)
         show_spectrogram(ax, item.astype(np.float32), rate)
+    elif modality != "text":  # a modality of yours: as `samples_figure` draws it
+        draw_item(ax, modality, item)
     else:
         ax.text(
             0.5, 0.5, _tokens_text(item, decode), ha="center", va="center", fontsize=7, wrap=True
@@ -82,7 +91,8 @@ def translation_figure(
     - `generated`: `(n, ...)` or `(n, K, ...)` generated items of `target`, made from
         row `i`'s sources.
     - `real_target`: optional `(n, ...)` the real target items, drawn last.
-    - `target`: keyword only. `"image"`, `"text"` or `"audio"`.
+    - `target`: keyword only. `"image"`, `"text"`, `"audio"`, or a registered modality
+        of yours (drawn as `samples_figure` draws it).
     - `sample_rate`: keyword only. Of the audio (labels the spectrograms' axes in s and
         Hz; without it, in samples and cycles per sample).
     - `decode`: keyword only. Turns one row of token ids into a caption.
@@ -105,7 +115,7 @@ def translation_figure(
 
     ```
     """
-    check_choice(target, "target", _MODALITIES)
+    check_choice(target, "target", registered_modalities())
     max_rows = check_int(max_rows, "max_rows")
     dpi = check_int(dpi, "dpi")
     if sample_rate is not None:
@@ -115,17 +125,17 @@ def translation_figure(
             f"`sources` must be a non-empty mapping from modality to items, got {sources!r:.60}"
         )
     for name in sources:
-        check_choice(name, "sources", _MODALITIES)
+        check_choice(name, "sources", registered_modalities())
     array = np.asarray(generated)
-    if array.ndim == _ITEM_NDIM[target] + 1:
+    if array.ndim == _rank(target) + 1:
         array = array[:, None]
-    if array.ndim != _ITEM_NDIM[target] + 2 or array.shape[0] == 0 or array.shape[1] == 0:
+    if array.ndim != _rank(target) + 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(
             f"`generated` must be {target} items (n, ...) or (n, K, ...), got shape "
             f"{np.asarray(generated).shape}"
         )
     n, k = array.shape[:2]
-    if target != "text" and not np.all(np.isfinite(array)):
+    if not _ids(target) and not np.all(np.isfinite(array)):
         raise ValueError("`generated` holds NaN/inf values")
     srcs = {m: _check(x, m, f"sources[{m!r}]", n) for m, x in sources.items()}
     real = None if real_target is None else _check(real_target, target, "real_target", n)
@@ -150,4 +160,69 @@ def translation_figure(
             _draw(ax, item, modality, sample_rate, decode)
             if r == 0:
                 ax.set_title(title, fontsize=9)
+    return save(figure, path)
+
+
+def generation_figure(
+    directions: Sequence[tuple[Mapping[str, Any], Any, Any, str]],
+    *,
+    sample_rate: int | None = None,
+    decode: Callable[[np.ndarray], str] | None = None,
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Several directions in one figure (a generation run's `generated.png`): for each
+    `(sources, generated, real_target, target)` as `translation_figure` takes them, one
+    row per source item: its source(s), the K generated samples and the real target.
+
+    ```python
+    >>> import numpy as np
+    >>> figure = generation_figure([
+    ...     ({"text": np.zeros((2, 5), np.int32)}, np.zeros((2, 2, 8, 8, 1)),
+    ...      np.zeros((2, 8, 8, 1)), "image"),
+    ...     ({"image": np.zeros((1, 8, 8, 1))}, np.zeros((1, 2, 5), np.int32), None, "text"),
+    ... ])
+    >>> len([ax for ax in figure.axes if ax.get_visible()])  # 2 rows of 4, 1 row of 3
+    11
+
+    ```
+    """
+    dpi = check_int(dpi, "dpi")
+    if not directions:
+        raise ValueError("`directions` must hold at least one direction, got none")
+    checked = []
+    for sources, generated, real_target, target in directions:
+        check_choice(target, "target", registered_modalities())
+        if not isinstance(sources, Mapping) or not sources:
+            raise TypeError(f"`sources` must be a non-empty mapping, got {sources!r:.60}")
+        array = np.asarray(generated)
+        if array.ndim == _rank(target) + 1:
+            array = array[:, None]
+        n = array.shape[0]
+        srcs = {m: _check(x, m, f"sources[{m!r}]", n) for m, x in sources.items()}
+        real = None if real_target is None else _check(real_target, target, "real_target", n)
+        _check(array[:, 0], target, "generated", n)
+        checked.append((srcs, array, real, target))
+    rows = sum(len(a) for _, a, _, _ in checked)
+    columns = max(len(s) + a.shape[1] + (r is not None) for s, a, r, _ in checked)
+    figure = new_figure(0.8 + 1.7 * columns, 0.5 + 1.6 * rows, dpi=dpi)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    row = 0
+    for srcs, array, real, target in checked:
+        for i in range(len(array)):
+            cells = [(m, x[i], f"source {m}") for m, x in srcs.items()]
+            cells += [(target, array[i, s], f"generated {s + 1}") for s in range(array.shape[1])]
+            if real is not None:
+                cells.append((target, real[i], f"real {target}"))
+            for c in range(columns):
+                ax = axes[row, c]
+                if c >= len(cells):
+                    ax.set_visible(False)
+                    continue
+                modality, item, title = cells[c]
+                _draw(ax, item, modality, sample_rate, decode)
+                ax.set_title(title, fontsize=8)
+            axes[row, 0].set_ylabel(f"{'+'.join(srcs)}\n-> {target}", fontsize=8)
+            row += 1
+    figure.suptitle("generated from held-out sources", fontsize=11)
     return save(figure, path)
