@@ -672,7 +672,8 @@ def _train(
         from ..viz import training_report
 
         training_report(history, result["retrieval"], args.out / "report.png", evaluation=result)
-        if state.generators is not None and (config.synthetic or held_out is not None and len(held_out)):
+        sources = config.synthetic or (held_out is not None and len(held_out) > 0)
+        if state.generators is not None and sources:
             _generated_figure(args, config, local_copy(state), held_out)
     if not args.quiet:
         print(retrieval_table(result))
