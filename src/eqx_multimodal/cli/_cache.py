@@ -62,7 +62,8 @@ def enable_compile_cache(args: argparse.Namespace) -> pathlib.Path | None:
         return None
     import jax
 
-    if jax.config.jax_compilation_cache_dir:  # set up already (by the user's code)
+    # Set up already (by the user's code)? (`getattr`: the attribute is not typed.)
+    if getattr(jax.config, "jax_compilation_cache_dir"):
         return None
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -205,18 +205,18 @@ def _make_update(config: TrainConfig, mesh: Mesh):
         params = trainable(state)
         (loss, terms), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(params)
         params = eqx.filter(params, eqx.is_inexact_array)
+        # The generators' own last steps: the shared-latent model is frozen. Its
+        # gradients are zeroed (they must not weigh in the clipped global norm) and so
+        # are its updates (Adam's momentum and the weight decay would move it).
+        frozen = state.step >= config.steps - alone
         if alone > 0:
-            # The generators' own last steps: the shared-latent model is frozen. Its
-            # gradients are zeroed (they must not weigh in the clipped global norm) and
-            # so are its updates (Adam's momentum and the weight decay would move it).
-            frozen = state.step >= config.steps - alone
-            grads = (_zero_where(frozen, grads[0]), grads[1])
+            grads = _freeze_model(frozen, grads)
         # optax mixes weak Python floats with int32 step counts, which strict dtype
         # promotion (used by this package's tests) rejects; the result is the same.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, params)
         if alone > 0:
-            updates = (_zero_where(frozen, updates[0]), updates[1])
+            updates = _freeze_model(frozen, updates)
         if state.generators is None:
             model, generators = eqx.apply_updates(state.model, updates), None
         else:
@@ -234,9 +234,12 @@ def _make_update(config: TrainConfig, mesh: Mesh):
     return update
 
 
-def _zero_where(condition: Array, tree: Any) -> Any:
-    """`tree` with every array leaf zeroed where `condition` holds (traced)."""
-    return jax.tree.map(lambda x: jnp.where(condition, jnp.zeros_like(x), x), tree)
+def _freeze_model(frozen: Array, pair: Any) -> Any:
+    """`(model part, generators part)` with the model part zeroed where `frozen` holds
+    (traced)."""
+    model, generators = pair
+    zeroed = jax.tree.map(lambda x: jnp.where(frozen, jnp.zeros_like(x), x), model)
+    return zeroed, generators
 
 
 def _on_mesh(step: Callable, mesh: Mesh) -> Callable:
