@@ -269,6 +269,7 @@ def test_overlap_add_is_the_scatter_add(n_fft, hop):
     np.testing.assert_allclose(_overlap_add(pieces, hop)[:total], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_frozen_steps_train_the_generators_alone(tmp_path):
     """In the last `frozen_steps`, the shared-latent model does not move (not by its
     gradients, Adam's momentum or the weight decay) and the generators do."""
