@@ -451,6 +451,19 @@ def test_it_is_generated_and_generates(probe, tmp_path):
         assert back.shape == (3, 1, 4, 4, 1)
         with pytest.raises(ValueError, match="no generator makes 'probe'"):
             translate(model, {"image": items["image"][:3]}, target="probe", greedy=True)
+
+        class OldDecoder(FlatDecoder):  # written to the contract before `temperature`
+            def __call__(self, condition, *, key=None, greedy=False):
+                return self.linear(condition).reshape(self.shape)
+
+        def old_decoder(spec, d_in, *, key):
+            return OldDecoder(d_in, spec.shape("probe_g"), "probe_g", key=key)
+
+        em.register_modality(_probe("probe_g", encoder=encoder, decoder=old_decoder), replace=True)
+        with pytest.raises(TypeError, match="must take `temperature=` in its __call__") as error:
+            em.nn.make_generators(dataset.spec, latent_dim=8, width=8, z_dim=2, key=jr.key(0))
+        assert len(str(error.value).splitlines()) == 1
+        em.register_modality(_probe("probe_g", encoder=encoder, decoder=decoder), replace=True)
         out = tmp_path / "made"
         argv = ["translate", "--checkpoint", str(tmp_path / "run"), "--data", str(folder)]
         argv += ["--from", "image", "--to", "probe_g", "--out", str(out), "--quiet"]

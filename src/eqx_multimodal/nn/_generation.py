@@ -13,6 +13,7 @@ different outputs for one source where the source leaves the target open, and
 `greedy=True` takes the prior's mean and the decoder's most likely output.
 """
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -187,6 +188,15 @@ class ModalityGenerator(eqx.Module):
             raise ValueError(
                 f"the decoder's input ({self.decoder.d_in}) must be width + z_dim = "
                 f"{self.width + self.z_dim}"
+            )
+        parameters = inspect.signature(self.decoder.__call__).parameters
+        if "temperature" not in parameters and not any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+        ):
+            raise TypeError(
+                f"the decoder of {self.target!r} ({type(self.decoder).__name__}) must take "
+                "`temperature=` in its __call__, as AbstractDecoder's does (a deterministic "
+                "decoder ignores it)"
             )
 
     def _check(self, latents: Array, present: Array) -> None:
