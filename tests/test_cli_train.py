@@ -155,6 +155,30 @@ def test_train_generation_runs_two_phases_and_draws_what_it_makes(tmp_path, caps
     assert (out / "generated.png").stat().st_size > 0
 
 
+def test_evaluate_generation_options_are_checked_for_the_kind_of_data():
+    import argparse
+
+    from eqx_multimodal.cli._errors import CommandError
+    from eqx_multimodal.cli._evaluate import _check_generation_options
+
+    class Run:
+        generators = object()
+
+    def check(**options):
+        names = ("samples", "temperature", "judge_steps", "reference_gallery", "data")
+        values = {name: None for name in names}
+        _check_generation_options(
+            argparse.Namespace(**{**values, "no_generation": False, **options}), Run()
+        )
+
+    check(samples=2, judge_steps=9, data="folder")
+    check(reference_gallery=50, temperature=0.5)
+    with pytest.raises(CommandError, match="--samples is for a run on --data"):
+        check(samples=2)  # synthetic reference coherence draws one sample
+    with pytest.raises(CommandError, match="--reference-gallery is for the synthetic data"):
+        check(reference_gallery=50, data="folder")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -88,7 +88,7 @@ def add_parser(commands: Any) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="samples generated from each held-out source (default 4)",
+        help="--data: samples generated from each held-out source (default 4)",
     )
     generation.add_argument(
         "--temperature",
@@ -202,7 +202,7 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
 
 #: The options of the generation measures, and the kind of data each is for.
 GENERATION_OPTIONS = {
-    "--samples": ("samples", None),
+    "--samples": ("samples", "data"),
     "--temperature": ("temperature", None),
     "--judge-steps": ("judge_steps", "data"),
     "--reference-gallery": ("reference_gallery", "synthetic"),

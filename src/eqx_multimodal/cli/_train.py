@@ -672,25 +672,26 @@ def _train(
         from ..viz import training_report
 
         training_report(history, result["retrieval"], args.out / "report.png", evaluation=result)
+    drawn = False
+    if not args.no_report and state.generators is not None:
         sources = config.synthetic or (held_out is not None and len(held_out) > 0)
-        if state.generators is not None and sources:
-            _generated_figure(args, config, local_copy(state), held_out)
+        if sources:
+            drawn = _generated_figure(args, config, local_copy(state), held_out)
     if not args.quiet:
         print(retrieval_table(result))
         print(_which_checkpoint(history, int(state.step)))
         written = "config.json, metrics.jsonl, checkpoint.json, checkpoints/, evaluation.json"
         written += "" if config.synthetic else ", data.json"
         written += "" if args.no_report else ", report.png"
-        if not args.no_report and state.generators is not None:
-            written += ", generated.png"
+        written += ", generated.png" if drawn else ""
         print(f"trained in {trained:.0f} s; wrote {args.out}/{{{written}}}")
     return 0
 
 
-def _generated_figure(args: argparse.Namespace, config: Any, state: Any, held_out: Any) -> None:
+def _generated_figure(args: argparse.Namespace, config: Any, state: Any, held_out: Any) -> bool:
     """`generated.png` of a generation run: each modality made from all the others, for
     two held-out sources (the validation split, or the synthetic held-out stream), two
-    samples each beside the real one."""
+    samples each beside the real one. Whether it was drawn."""
     import jax.random as jr
     import numpy as np
 
@@ -718,10 +719,9 @@ def _generated_figure(args: argparse.Namespace, config: Any, state: Any, held_ou
         key = jr.fold_in(jr.key(config.seed), i)
         made = translate(model, sources, target=target, key=key, samples=2)
         directions.append((sources, made, items[target], target))
-    if directions:
-        generation_figure(
-            directions,
-            sample_rate=config.spec.sample_rate,
-            decode=decode,
-            path=args.out / GENERATED,
-        )
+    if not directions:
+        return False
+    generation_figure(
+        directions, sample_rate=config.spec.sample_rate, decode=decode, path=args.out / GENERATED
+    )
+    return True
