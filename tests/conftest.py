@@ -183,6 +183,8 @@ HEAVY = (
     "tests/test_examples.py::test_example_runs[complete_training.py",
     "tests/test_own_data.py::test_learning_needs_true_pairs",
     "tests/test_reliability.py::test_resume_after_sigkill_reproduces_the_run",
+    "tests/test_cli_train.py::test_train_generation_runs_two_phases_and_draws_what_it_makes",
+    "tests/test_generation.py::test_frozen_steps_train_the_generators_alone",
 )
 
 
