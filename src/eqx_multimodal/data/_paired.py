@@ -25,7 +25,7 @@ def _item(name: str, what: str) -> tuple[tuple[int | None, ...], bool]:
             f"{list(registered_modalities())} and optionally 'latent'"
         )
     modality = get_modality(name)
-    return modality.shape, modality.dtype == "int32"
+    return modality.shape, modality.holds_ids
 
 
 def check_arrays(data: Mapping[str, ArrayLike], what: str = "data") -> dict[str, np.ndarray]:

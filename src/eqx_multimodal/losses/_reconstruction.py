@@ -76,7 +76,7 @@ def reconstruction_loss(modality: str, output: Array, target: Array) -> Scalar:
         return token_cross_entropy(output, target)
     if modality == "audio":
         return waveform_loss(output, target)
-    if get_modality(modality).dtype == "int32":  # unknown: a one-line error
+    if get_modality(modality).holds_ids:  # unknown: a one-line error
         return token_cross_entropy(output, target)
     return jnp.mean((output - target) ** 2)
 

@@ -18,11 +18,6 @@ from ..modalities import get_modality, registered_modalities
 from ..nn import AbstractEncoder, make_encoder
 
 
-def _ids(modality: str) -> bool:
-    """Whether `modality`'s items are ids (text's tokens), not real values."""
-    return get_modality(modality).dtype == "int32"  # unknown: a one-line error
-
-
 class Judge(eqx.Module):
     """A classifier of one modality: a generic encoder (`nn.make_encoder(...,
     towers="generic")`) and a linear head to the classes.
@@ -108,7 +103,7 @@ def _check_items(
         if samples:
             what += f" or (n, K, {', '.join(map(str, shape))})"
         raise ValueError(f"`{name}` must be {modality} items {what}, got shape {array.shape}")
-    if _ids(modality):
+    if get_modality(modality).holds_ids:
         if not np.issubdtype(array.dtype, np.integer):
             raise TypeError(f"`{name}` must be integer token ids, got dtype {array.dtype}")
     else:
@@ -129,7 +124,7 @@ def _check_labels(labels: Any, count: int, name: str = "labels") -> np.ndarray:
 
 
 def _as_input(array: np.ndarray, modality: str) -> Array:
-    return jnp.asarray(array, jnp.int32 if _ids(modality) else jnp.float32)
+    return jnp.asarray(array, jnp.int32 if get_modality(modality).holds_ids else jnp.float32)
 
 
 @eqx.filter_jit

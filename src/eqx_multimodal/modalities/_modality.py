@@ -112,6 +112,12 @@ class Modality:
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")
 
     @property
+    def holds_ids(self) -> bool:
+        """Whether an item is integer ids (as text's tokens, dtype `"int32"`), not real
+        values."""
+        return self.dtype == "int32"
+
+    @property
     def rank(self) -> int:
         """The number of dimensions of one item."""
         return len(self.shape)

@@ -139,7 +139,7 @@ def modality_items(draw: Any, modality: str, n: int = 2) -> np.ndarray:
     shape = tuple(
         draw(st.sampled_from(FREE_SIZES)) if size is None else size for size in kind.shape
     )
-    if kind.dtype == "int32":
+    if kind.holds_ids:
         return draw(hnp.arrays(np.int32, (n, *shape), elements=st.integers(0, 49)))
     unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
     return draw(hnp.arrays(np.float32, (n, *shape), elements=unit))

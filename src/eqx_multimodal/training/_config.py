@@ -205,6 +205,12 @@ class TrainConfig:
                 )
 
     @property
+    def frozen_steps(self) -> int:
+        """How many of the run's last `steps` train the generators alone
+        (`GenerationConfig.frozen_steps`; 0 without generation)."""
+        return 0 if self.generation is None else self.generation.frozen_steps
+
+    @property
     def synthetic(self) -> bool:
         """Whether the run trains on the built-in synthetic data."""
         return isinstance(self.data, SyntheticConfig)

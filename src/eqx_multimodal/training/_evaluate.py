@@ -89,7 +89,7 @@ def _check_items(model: SharedLatentModel, items: Any) -> tuple[list[str], int]:
             f"modality, got shapes {shapes}"
         )
     for m, values in arrays.items():
-        if get_modality(m).dtype == "int32":  # ids (text's tokens)
+        if get_modality(m).holds_ids:  # text's tokens, or ids of yours
             if values.dtype.kind not in "iu":
                 raise TypeError(f"`items['{m}']` must hold integer token ids, got {values.dtype}")
             vocab = _vocab_size(model.encoders[m])

@@ -109,7 +109,7 @@ def _check_resume(saved: TrainConfig, config: TrainConfig, start: int) -> list[s
             "options (only --steps, --log-every and the checkpoint options may change), or "
             "train into a new --out"
         )
-    alone = 0 if config.generation is None else config.generation.frozen_steps
+    alone = config.frozen_steps
     if alone and config.steps != saved.steps:
         raise ValueError(
             f"cannot resume with `steps` {config.steps}: the run's last {alone} steps train "

@@ -105,12 +105,6 @@ def trainable(state: TrainState) -> Any:
     return state.model if state.generators is None else (state.model, state.generators)
 
 
-def frozen_steps(config: TrainConfig) -> int:
-    """How many of the run's last steps train the generators alone (0 without
-    generation): `GenerationConfig.frozen_steps`."""
-    return 0 if config.generation is None else config.generation.frozen_steps
-
-
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW with linear warm-up and cosine decay to 1% of the peak, after clipping the
     gradients' global norm. A run whose generators train alone in its last steps
@@ -125,7 +119,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
             end_value=0.01 * config.learning_rate,
         )
 
-    alone = frozen_steps(config)
+    alone = config.frozen_steps
     if alone == 0:
         schedule = warmup_cosine(config.steps)
     else:
@@ -168,7 +162,7 @@ def _make_update(config: TrainConfig, mesh: Mesh):
     replicated = replicated_sharding(mesh)
     generation = config.generation
     generation_key = stream_key(config.seed, GENERATION_STREAM)
-    alone = frozen_steps(config)
+    alone = config.frozen_steps
 
     def update(state: TrainState, batch: dict[str, Any]) -> tuple[TrainState, dict[str, Array]]:
         # On a mesh the batch is split over the devices and the model replicated; this
