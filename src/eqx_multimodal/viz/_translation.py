@@ -20,17 +20,13 @@ def _rank(modality: str) -> int:
     return get_modality(modality).rank
 
 
-def _ids(modality: str) -> bool:
-    return get_modality(modality).dtype == "int32"
-
-
 def _check(items: Any, modality: str, name: str, rows: int | None) -> np.ndarray:
     array = np.asarray(items)
     if array.ndim != _rank(modality) + 1:
         raise ValueError(f"`{name}` must be {modality} items (n, ...), got shape {array.shape}")
     if rows is not None and array.shape[0] != rows:
         raise ValueError(f"`{name}` must hold {rows} items, one per row, got {array.shape[0]}")
-    if not _ids(modality) and not np.all(np.isfinite(array)):
+    if not get_modality(modality).holds_ids and not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` holds NaN/inf values")
     return array
 
@@ -115,11 +111,33 @@ def translation_figure(
 
     ```
     """
-    check_choice(target, "target", registered_modalities())
     max_rows = check_int(max_rows, "max_rows")
     dpi = check_int(dpi, "dpi")
     if sample_rate is not None:
         check_int(sample_rate, "sample_rate")
+    srcs, array, real = _direction(sources, generated, real_target, target)
+    k = array.shape[1]
+    rows = min(len(array), max_rows)
+    columns = len(srcs) + k + (real is not None)
+    figure = new_figure(0.4 + 1.7 * columns, 0.5 + 1.6 * rows, dpi=dpi)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    arrow = f"{'+'.join(srcs)} -> {target}"
+    figure.suptitle(f"{arrow}: source, {k} generated, real", fontsize=11)
+    for r in range(rows):
+        for c, (modality, item, title) in enumerate(_cells(srcs, array, real, target, r)):
+            ax = axes[r, c]
+            _draw(ax, item, modality, sample_rate, decode)
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+    return save(figure, path)
+
+
+def _direction(
+    sources: Any, generated: Any, real_target: Any, target: str
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """One direction's items, checked: the sources, the generated `(n, K, ...)` and the
+    real targets (or None)."""
+    check_choice(target, "target", registered_modalities())
     if not isinstance(sources, Mapping) or not sources:
         raise TypeError(
             f"`sources` must be a non-empty mapping from modality to items, got {sources!r:.60}"
@@ -134,8 +152,8 @@ def translation_figure(
             f"`generated` must be {target} items (n, ...) or (n, K, ...), got shape "
             f"{np.asarray(generated).shape}"
         )
-    n, k = array.shape[:2]
-    if not _ids(target) and not np.all(np.isfinite(array)):
+    n = array.shape[0]
+    if not get_modality(target).holds_ids and not np.all(np.isfinite(array)):
         raise ValueError("`generated` holds NaN/inf values")
     srcs = {m: _check(x, m, f"sources[{m!r}]", n) for m, x in sources.items()}
     real = None if real_target is None else _check(real_target, target, "real_target", n)
@@ -144,23 +162,18 @@ def translation_figure(
             f"`generated` items must have the real targets' shape {real.shape[1:]}, got "
             f"{array.shape[2:]}"
         )
-    rows = min(n, max_rows)
-    columns = len(srcs) + k + (real is not None)
-    figure = new_figure(0.4 + 1.7 * columns, 0.5 + 1.6 * rows, dpi=dpi)
-    axes = figure.subplots(rows, columns, squeeze=False)
-    arrow = f"{'+'.join(srcs)} -> {target}"
-    figure.suptitle(f"{arrow}: source, {k} generated, real", fontsize=11)
-    for r in range(rows):
-        cells = [(m, x[r], f"source {m}") for m, x in srcs.items()]
-        cells += [(target, array[r, s], f"generated {s + 1}") for s in range(k)]
-        if real is not None:
-            cells.append((target, real[r], f"real {target}"))
-        for c, (modality, item, title) in enumerate(cells):
-            ax = axes[r, c]
-            _draw(ax, item, modality, sample_rate, decode)
-            if r == 0:
-                ax.set_title(title, fontsize=9)
-    return save(figure, path)
+    return srcs, array, real
+
+
+def _cells(
+    srcs: Mapping[str, np.ndarray], array: np.ndarray, real: Any, target: str, row: int
+) -> list[tuple[str, np.ndarray, str]]:
+    """`(modality, item, title)` of one row: the sources, the samples, the real target."""
+    cells = [(m, x[row], f"source {m}") for m, x in srcs.items()]
+    cells += [(target, array[row, s], f"generated {s + 1}") for s in range(array.shape[1])]
+    if real is not None:
+        cells.append((target, real[row], f"real {target}"))
+    return cells
 
 
 def generation_figure(
@@ -190,19 +203,11 @@ def generation_figure(
     dpi = check_int(dpi, "dpi")
     if not directions:
         raise ValueError("`directions` must hold at least one direction, got none")
+    if sample_rate is not None:
+        check_int(sample_rate, "sample_rate")
     checked = []
     for sources, generated, real_target, target in directions:
-        check_choice(target, "target", registered_modalities())
-        if not isinstance(sources, Mapping) or not sources:
-            raise TypeError(f"`sources` must be a non-empty mapping, got {sources!r:.60}")
-        array = np.asarray(generated)
-        if array.ndim == _rank(target) + 1:
-            array = array[:, None]
-        n = array.shape[0]
-        srcs = {m: _check(x, m, f"sources[{m!r}]", n) for m, x in sources.items()}
-        real = None if real_target is None else _check(real_target, target, "real_target", n)
-        _check(array[:, 0], target, "generated", n)
-        checked.append((srcs, array, real, target))
+        checked.append((*_direction(sources, generated, real_target, target), target))
     rows = sum(len(a) for _, a, _, _ in checked)
     columns = max(len(s) + a.shape[1] + (r is not None) for s, a, r, _ in checked)
     figure = new_figure(0.8 + 1.7 * columns, 0.5 + 1.6 * rows, dpi=dpi)
@@ -210,10 +215,7 @@ def generation_figure(
     row = 0
     for srcs, array, real, target in checked:
         for i in range(len(array)):
-            cells = [(m, x[i], f"source {m}") for m, x in srcs.items()]
-            cells += [(target, array[i, s], f"generated {s + 1}") for s in range(array.shape[1])]
-            if real is not None:
-                cells.append((target, real[i], f"real {target}"))
+            cells = _cells(srcs, array, real, target, i)
             for c in range(columns):
                 ax = axes[row, c]
                 if c >= len(cells):
