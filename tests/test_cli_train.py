@@ -153,6 +153,11 @@ def test_train_generation_runs_two_phases_and_draws_what_it_makes(tmp_path, caps
     config = json.loads((out / "config.json").read_text())
     assert config["steps"] == 5 and config["generation"]["frozen_steps"] == 2
     assert (out / "generated.png").stat().st_size > 0
+    # The synthetic held-out gallery, translated into a paired folder.
+    made = tmp_path / "made"
+    argv = ["translate", "--checkpoint", str(out), "--gallery", "3", "--from", "audio"]
+    assert run_cli([*argv, "--to", "image", "--out", str(made), "--quiet"]) == 0
+    assert len(list((made / "image").iterdir())) == 3
 
 
 def test_evaluate_generation_options_are_checked_for_the_kind_of_data():
@@ -177,6 +182,11 @@ def test_evaluate_generation_options_are_checked_for_the_kind_of_data():
         check(samples=2)  # synthetic reference coherence draws one sample
     with pytest.raises(CommandError, match="--reference-gallery is for the synthetic data"):
         check(reference_gallery=50, data="folder")
+    # Bad values are refused here, before anything is evaluated.
+    with pytest.raises(ValueError, match="temperature"):
+        check(temperature=0.0)
+    with pytest.raises(ValueError, match="samples"):
+        check(samples=0, data="folder")
 
 
 @pytest.mark.parametrize(

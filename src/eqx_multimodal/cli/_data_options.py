@@ -228,3 +228,16 @@ def run_folder(run: pathlib.Path, config: Any, path: pathlib.Path, split: str) -
     if len(rows) == 0:
         raise CommandError(f"--split {split}: no sample of --data {path} is in it")
     return folder.subset(rows)
+
+
+def held_out_gallery(data: Any, size: int, seed: int) -> dict[str, Any]:
+    """The first `size` items of the synthetic data `data` on the held-out stream of
+    `seed` (`TEST_STREAM`), as NumPy arrays: what `evaluate`, `translate` and a
+    generation run's figure read on synthetic runs."""
+    import numpy as np
+
+    from ..data import SyntheticDataset
+    from ..training import stream_key, TEST_STREAM
+
+    dataset = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))
+    return {k: np.asarray(v) for k, v in dataset.materialise(256)[:].items()}

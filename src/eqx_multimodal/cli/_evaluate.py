@@ -7,7 +7,7 @@ from typing import Any
 
 from ._args import given
 from ._cache import user_cache_dir
-from ._data_options import add_run_options, load_run_of, run_folder
+from ._data_options import add_run_options, held_out_gallery, load_run_of, run_folder
 from ._errors import CommandError
 
 
@@ -131,18 +131,20 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
     import sys
 
     import jax.random as jr
-    import numpy as np
 
-    from .._validation import check_int, check_real, seed_key
-    from ..data import SyntheticDataset
+    from .._validation import seed_key
     from ..guide import evaluate_reference_coherence
-    from ..training import generative_model, stream_key, TEST_STREAM
+    from ..training import generative_model
     from ..training._generation_eval import evaluate_generation
 
     model = generative_model(state)
-    samples = check_int(4 if args.samples is None else args.samples, "samples")
-    temperature = 1.0 if args.temperature is None else args.temperature
-    temperature = check_real(temperature, "temperature", low=0.0, low_open=True)
+    # The options given (checked by `_check_generation_options`); the library's defaults
+    # for the others.
+    options = {
+        dest: getattr(args, dest)
+        for dest in ("samples", "judge_steps", "temperature")
+        if getattr(args, dest) is not None
+    }
 
     def say(line: str) -> None:
         if talk:
@@ -174,28 +176,23 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
             train.labels,
             config.spec,
             key=jr.fold_in(seed_key(config.seed), 7),
-            samples=samples,
-            judge_steps=check_int(
-                500 if args.judge_steps is None else args.judge_steps, "judge_steps"
-            ),
-            temperature=temperature,
             progress=say,
+            **options,
         )
     data = config.synthetic_config()
     if args.alignment is not None:
         data = data.replace(alignment=args.alignment)
     seed = config.seed if args.seed is None else args.seed
     size = reference_size(args)
-    gallery = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))
-    items = {k: np.asarray(v) for k, v in gallery.materialise(256)[:].items()}
+    items = held_out_gallery(data, size, seed)
     reference = evaluate_reference_coherence(
         model,
         data,
         gallery=size,
         key=jr.fold_in(seed_key(seed), 7),
         items=items,
-        temperature=temperature,
         progress=say,
+        **options,  # the temperature at most: the others are for --data
     )
     return {"reference_coherence": reference, "reference_gallery": size}
 
@@ -210,7 +207,10 @@ GENERATION_OPTIONS = {
 
 
 def _check_generation_options(args: argparse.Namespace, state: Any) -> None:
-    """Refuse a generation option that would do nothing here."""
+    """Refuse a generation option that would do nothing here, or a bad value, before
+    anything is evaluated."""
+    from .._validation import check_int, check_real
+
     given = [f for f, (dest, _) in GENERATION_OPTIONS.items() if getattr(args, dest) is not None]
     if given and (state.generators is None or args.no_generation):
         why = "--no-generation" if args.no_generation else "this run has no generators"
@@ -221,6 +221,14 @@ def _check_generation_options(args: argparse.Namespace, state: Any) -> None:
             raise CommandError(f"{flag} is for a run on --data (the judges train on it)")
         if kind == "synthetic" and args.data is not None:
             raise CommandError(f"{flag} is for the synthetic data, not --data")
+    if args.samples is not None:
+        check_int(args.samples, "samples")
+    if args.judge_steps is not None:
+        check_int(args.judge_steps, "judge_steps")
+    if args.temperature is not None:
+        check_real(args.temperature, "temperature", low=0.0, low_open=True)
+    if args.reference_gallery is not None:
+        reference_size(args)
 
 
 def reference_size(args: argparse.Namespace) -> int:

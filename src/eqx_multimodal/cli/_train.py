@@ -10,7 +10,13 @@ import time
 from typing import Any
 
 from ._args import add_data_options, config_from_args, folder_path, given
-from ._data_options import add_folder_options, DEFAULT_SPLIT_SEED, describe, open_folder
+from ._data_options import (
+    add_folder_options,
+    DEFAULT_SPLIT_SEED,
+    describe,
+    held_out_gallery,
+    open_folder,
+)
 from ._errors import CommandError
 
 
@@ -407,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
 
 def steps_said(config: Any) -> str:
     """How many steps a run takes, with the generators' own last steps said apart."""
-    alone = 0 if config.generation is None else config.generation.frozen_steps
+    alone = config.frozen_steps
     if alone == 0:
         return f"{config.steps} steps"
     return f"{config.steps - alone} steps, then {alone} of the generators alone,"
@@ -695,17 +701,13 @@ def _generated_figure(args: argparse.Namespace, config: Any, state: Any, held_ou
     import jax.random as jr
     import numpy as np
 
-    from ..data import SyntheticDataset
-    from ..training import generative_model, stream_key, TEST_STREAM, translate
+    from ..training import generative_model, translate
     from ..training._folder import GENERATED
     from ..viz import generation_figure
 
     model = generative_model(state)
     if config.synthetic:
-        data = SyntheticDataset(
-            config.synthetic_config(), 2, key=stream_key(config.seed, TEST_STREAM)
-        )
-        items = {m: np.asarray(v) for m, v in data.materialise()[:].items()}
+        items = held_out_gallery(config.synthetic_config(), 2, config.seed)
         decode = None
     else:
         rows = held_out.subset(np.arange(min(2, len(held_out))))

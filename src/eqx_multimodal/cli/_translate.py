@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ._args import names
-from ._data_options import add_run_options, load_run_of, run_folder
+from ._data_options import add_run_options, held_out_gallery, load_run_of, run_folder
 from ._errors import CommandError
 
 
@@ -144,8 +144,6 @@ def _sources(args: argparse.Namespace, config: Any) -> tuple[dict[str, Any], Any
     import numpy as np
 
     from .._validation import check_int
-    from ..data import SyntheticDataset
-    from ..training import stream_key, TEST_STREAM
 
     wanted = [*args.sources, args.target]
     if args.data is not None:
@@ -182,10 +180,7 @@ def _sources(args: argparse.Namespace, config: Any) -> tuple[dict[str, Any], Any
             f"the run in {args.checkpoint} trained on a dataset; pass --data DIR to translate"
         )
     gallery = check_int(1000 if args.gallery is None else args.gallery, "gallery")
-    dataset = SyntheticDataset(
-        config.synthetic_config(), gallery, key=stream_key(args.seed, TEST_STREAM)
-    )
-    items = {k: np.asarray(v) for k, v in dataset.materialise(256)[:].items()}
+    items = held_out_gallery(config.synthetic_config(), gallery, args.seed)
     width = max(6, len(str(gallery - 1)))
     ids = [f"{i:0{width}d}" for i in range(gallery)]
     return {m: items[m] for m in args.sources}, items.get(wanted[-1]), ids, None
