@@ -378,19 +378,27 @@ class FlatDecoder(em.nn.AbstractDecoder):
         return self(condition)
 
 
+def _with_decoder(name, hidden, decoder_class=None):
+    """A probe-shaped modality of yours with an `MLPEncoder` and a `FlatDecoder` (or
+    `decoder_class`)."""
+    decoder_class = FlatDecoder if decoder_class is None else decoder_class
+
+    def decoder(spec, d_in, *, key):
+        return decoder_class(d_in, spec.shape(name), name, key=key)
+
+    def encoder(spec, d_model, *, key):
+        return MLPEncoder(spec.shape(name), hidden, d_model, modality=name, key=key)
+
+    return _probe(name, encoder=encoder, decoder=decoder)
+
+
 def test_a_decoder_of_yours_reconstructs_and_a_modality_without_one_has_none(probe):
     import jax.numpy as jnp
     import jax.random as jr
 
     from eqx_multimodal.losses import shared_latent_loss
 
-    def decoder(spec, d_in, *, key):
-        return FlatDecoder(d_in, spec.shape("probe_d"), "probe_d", key=key)
-
-    def encoder(spec, d_model, *, key):
-        return MLPEncoder(spec.shape("probe_d"), 4, d_model, modality="probe_d", key=key)
-
-    em.register_modality(_probe("probe_d", encoder=encoder, decoder=decoder), replace=True)
+    em.register_modality(_with_decoder("probe_d", 4), replace=True)
     try:
         items = {"probe": np.zeros((4, *SHAPE), np.float32), "probe_d": np.ones((4, *SHAPE))}
         data = em.PairedDataset(items)
@@ -418,13 +426,7 @@ def test_it_is_generated_and_generates(probe, tmp_path):
     from eqx_multimodal.training import GenerationConfig, generative_model, translate
     from eqx_multimodal.training._generation_eval import evaluate_generation
 
-    def decoder(spec, d_in, *, key):
-        return FlatDecoder(d_in, spec.shape("probe_g"), "probe_g", key=key)
-
-    def encoder(spec, d_model, *, key):
-        return MLPEncoder(spec.shape("probe_g"), 8, d_model, modality="probe_g", key=key)
-
-    em.register_modality(_probe("probe_g", encoder=encoder, decoder=decoder), replace=True)
+    em.register_modality(_with_decoder("probe_g", 8), replace=True)
     try:
         data = _data(24)
         labels = [str(int(x)) for x in data["image"][:, 0, 0, 0] > 0.5]
@@ -456,14 +458,11 @@ def test_it_is_generated_and_generates(probe, tmp_path):
             def __call__(self, condition, *, key=None, greedy=False):
                 return self.linear(condition).reshape(self.shape)
 
-        def old_decoder(spec, d_in, *, key):
-            return OldDecoder(d_in, spec.shape("probe_g"), "probe_g", key=key)
-
-        em.register_modality(_probe("probe_g", encoder=encoder, decoder=old_decoder), replace=True)
+        em.register_modality(_with_decoder("probe_g", 8, OldDecoder), replace=True)
         with pytest.raises(TypeError, match="must take `temperature=` in its __call__") as error:
             em.nn.make_generators(dataset.spec, latent_dim=8, width=8, z_dim=2, key=jr.key(0))
         assert len(str(error.value).splitlines()) == 1
-        em.register_modality(_probe("probe_g", encoder=encoder, decoder=decoder), replace=True)
+        em.register_modality(_with_decoder("probe_g", 8), replace=True)
         out = tmp_path / "made"
         argv = ["translate", "--checkpoint", str(tmp_path / "run"), "--data", str(folder)]
         argv += ["--from", "image", "--to", "probe_g", "--out", str(out), "--quiet"]
