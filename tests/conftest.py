@@ -185,6 +185,7 @@ HEAVY = (
     "tests/test_reliability.py::test_resume_after_sigkill_reproduces_the_run",
     "tests/test_cli_train.py::test_train_generation_runs_two_phases_and_draws_what_it_makes",
     "tests/test_generation.py::test_frozen_steps_train_the_generators_alone",
+    "tests/test_modalities.py::test_it_is_generated_and_generates",
 )
 
 
