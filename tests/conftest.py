@@ -186,6 +186,7 @@ HEAVY = (
     "tests/test_cli_train.py::test_train_generation_runs_two_phases_and_draws_what_it_makes",
     "tests/test_generation.py::test_frozen_steps_train_the_generators_alone",
     "tests/test_modalities.py::test_it_is_generated_and_generates",
+    "tests/test_modalities.py::test_synthetic_data_of_yours_trains_evaluates_and_previews",
 )
 
 

@@ -4,7 +4,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .._types import MODALITIES
 from ._args import add_data_options, check_out_file, config_from_args, numbers
 from ._data_options import add_folder_options, open_folder
 from ._errors import CommandError
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     report = args.out.with_name(f"{args.out.stem}-alignment.png")
     alignment_figure(sweep, path=report, dpi=dpi)
     if not args.quiet:
-        modalities = [m for m in MODALITIES if m in config.modalities]
+        modalities = list(config.modalities)
         rows = [[a, *(sweep[a][m] for m in modalities)] for a in alignments]
         print(
             f"dependence on the latent (mean correlation over {num_samples} samples; "

@@ -1,6 +1,6 @@
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -16,7 +16,8 @@ from .._validation import (
     is_traced,
     shown,
 )
-from ._spec import DataSpec
+from ..modalities import get_modality, registered_modalities
+from ._spec import _FIELDS, DataSpec
 
 
 #: The most values one example of a modality may have (int32 indices and tokens).
@@ -58,6 +59,7 @@ class SyntheticConfig(eqx.Module):
     sample_rate: int = eqx.field(static=True)
     duration: float = eqx.field(static=True)
     latent_dim: int = eqx.field(static=True)
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -69,11 +71,15 @@ class SyntheticConfig(eqx.Module):
         sample_rate: int = 16000,
         duration: float | int = 1.0,
         latent_dim: int = 32,
+        shapes: Any = (),  # a mapping (or pairs), checked by `_own_shapes`
     ):
         """**Arguments:**
 
-        - `modalities`: a non-empty, duplicate-free selection of `"image"`, `"text"` and
-            `"audio"`. Stored in that canonical order.
+        - `modalities`: a non-empty, duplicate-free selection of the registered
+            modalities that can be rendered from the latent: `"image"`, `"text"`,
+            `"audio"`, and any of yours registered with a `render` function
+            (`eqx_multimodal.modalities.Modality`). Stored in the order of registration
+            (the built-ins first, in that order).
         - `alignment`: in [0, 1]. 0 makes every modality independent of the latent, 1
             removes the noise from image and audio.
         - `image_shape`: `(height, width, channels)`.
@@ -81,11 +87,14 @@ class SyntheticConfig(eqx.Module):
         - `sample_rate` (Hz) and `duration` (s): the waveform has
             `int(sample_rate * duration)` samples, at least one.
         - `latent_dim`: the size of the shared standard-normal latent.
+        - `shapes`: the item shape of each of your modalities, `{"depth": (16, 16, 1)}`;
+            not needed for one whose registered `shape` has no `None`.
 
         A bad value raises a ValueError or TypeError that names the argument and the
         value (as the caller spells it: see `eqx_multimodal._validation.argument_names`).
         """
-        self.modalities = check_modalities(modalities, "modalities", MODALITIES)
+        _check_renderable(modalities)
+        self.modalities = check_modalities(modalities, "modalities", renderable_modalities())
         self.alignment = _check_alignment(alignment)
         self.image_shape = check_shape(image_shape, "image_shape", length=3)  # type: ignore
         if math.prod(self.image_shape) > MAX_VALUES:
@@ -100,6 +109,13 @@ class SyntheticConfig(eqx.Module):
         self.duration = check_real(duration, "duration", low=0.0, low_open=True)
         self.latent_dim = check_int(latent_dim, "latent_dim", maximum=MAX_VALUES)
         check_audio_length(self.sample_rate, self.duration)
+        self.shapes = _own_shapes(self.modalities, shapes)
+        for name, shape in self.shapes:
+            if math.prod(shape) > MAX_VALUES:
+                raise ValueError(
+                    f"`{shown('shapes')}[{name!r}]` {shape} has {math.prod(shape):,} values an "
+                    f"item; at most {MAX_VALUES:,}"
+                )
         if "audio" in self.modalities and self.sample_rate < NYQUIST_RATE:
             raise ValueError(
                 f"`{shown('sample_rate')}` must be at least {NYQUIST_RATE} Hz, twice the highest "
@@ -113,12 +129,9 @@ class SyntheticConfig(eqx.Module):
     @property
     def sample_bytes(self) -> int:
         """The bytes of one sample (all its modalities, its latent and its score)."""
-        values = {
-            "image": math.prod(self.image_shape),
-            "text": self.seq_length,
-            "audio": self.num_audio_samples,
-        }
-        return 4 * (sum(values[m] for m in self.modalities) + self.latent_dim + 1)
+        spec = self.spec
+        values = sum(math.prod(spec.shape(m)) for m in self.modalities)
+        return 4 * (values + self.latent_dim + 1)
 
     @property
     def spec(self) -> DataSpec:
@@ -131,6 +144,7 @@ class SyntheticConfig(eqx.Module):
             seq_length=self.seq_length if "text" in has else None,
             num_audio_samples=self.num_audio_samples if "audio" in has else None,
             sample_rate=self.sample_rate if "audio" in has else None,
+            shapes=self.shapes,
         )
 
     def _fields(self) -> dict[str, Any]:
@@ -142,6 +156,10 @@ class SyntheticConfig(eqx.Module):
         unknown = set(changes) - set(fields)
         if unknown:
             raise TypeError(f"SyntheticConfig has no field(s) {sorted(unknown)}")
+        if "modalities" in changes and "shapes" not in changes:  # keep those still there
+            kept = changes["modalities"]
+            kept = [kept] if isinstance(kept, str) else list(kept)
+            fields["shapes"] = tuple((m, s) for m, s in self.shapes if m in kept)
         return SyntheticConfig(**{**fields, **changes})
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +170,69 @@ class SyntheticConfig(eqx.Module):
         """
         out = self._fields()
         out["alignment"] = float(str(jnp.float32(self.alignment)))
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out["shapes"] = {name: list(shape) for name, shape in self.shapes}
+        if not out["shapes"]:  # the built-ins' configs read as they always have
+            del out["shapes"]
+        return out
+
+
+def renderable_modalities() -> tuple[str, ...]:
+    """The registered modalities the synthetic data can render (those with a `render`
+    function), in the order of registration."""
+    return tuple(m for m in registered_modalities() if get_modality(m).render is not None)
+
+
+def _check_renderable(modalities: Any) -> None:
+    """A registered modality without a `render` function: said so, with the remedy (an
+    unknown name is `check_modalities`' to refuse)."""
+    if isinstance(modalities, str) or not isinstance(modalities, Sequence):
+        return
+    for name in modalities:
+        if isinstance(name, str) and name in registered_modalities():
+            if get_modality(name).render is None:
+                raise ValueError(
+                    f"`{shown('modalities')}`: modality {name!r} cannot be rendered from the "
+                    "synthetic latent; register it with Modality(..., render=...)"
+                )
+
+
+def _own_shapes(
+    modalities: tuple[str, ...], shapes: Any
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The item shape of each of `modalities` that has no field of its own (not the
+    built-ins), from `shapes` or its registered shape; checked by `DataSpec`."""
+    if not isinstance(shapes, Mapping | tuple | list):
+        raise TypeError(f"`{shown('shapes')}` must be a dict of item shapes, got {shapes!r:.60}")
+    try:
+        given = dict(shapes)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{shown('shapes')}` must be a dict of item shapes, got {shapes!r:.60}"
+        ) from None
+    unknown = sorted(set(given) - set(modalities))
+    if unknown:
+        raise ValueError(
+            f"`{shown('shapes')}` names {unknown}, which are not among the modalities "
+            f"{list(modalities)}"
+        )
+    out = {}
+    for name in modalities:
+        if name in _FIELDS:  # the modalities with arguments of their own
+            if name in given:
+                raise ValueError(
+                    f"`{shown('shapes')}` sets {name!r}, whose shape has its own arguments"
+                )
+            continue
+        shape = given.get(name, get_modality(name).shape)
+        if isinstance(shape, tuple | list) and any(size is None for size in shape):
+            raise ValueError(
+                f"`{shown('shapes')}` needs the item shape of modality {name!r} (registered as "
+                f"{tuple(shape)}), e.g. shapes={{{name!r}: (...)}}"
+            )
+        out[name] = shape
+    checked = DataSpec(tuple(out), shapes=out) if out else None
+    return checked.shapes if checked is not None else ()
 
 
 def _check_alignment(alignment: Any) -> Float[Array, ""]:

@@ -18,6 +18,7 @@ against):
 """
 
 import math
+import zlib
 from typing import Any
 
 import equinox as eqx
@@ -29,11 +30,15 @@ from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
 from .._validation import check_key, is_traced
+from ..modalities import get_modality
 from ._config import num_audio_samples, SyntheticConfig
 
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
+#: The order in which a sample's key has always been split among the built-in
+#: modalities (kept so that every dataset renders bit for bit as before).
+SPLIT_ORDER: tuple[str, ...] = ("image", "text", "audio")
 #: How many latent dimensions each renderer reads, as in the guide.
 IMAGE_COMPONENTS = 8
 AUDIO_COMPONENTS = 10
@@ -290,39 +295,28 @@ def audio_from_latent(
 
 
 def sample_from_latent(latent: Latent, *, key: PRNGKeyArray, config: SyntheticConfig) -> Sample:
-    """One aligned sample: every modality of `config` rendered from `latent`.
+    """One aligned sample: every modality of `config` rendered from `latent` by its
+    registered `render` function (`eqx_multimodal.modalities.Modality`).
 
-    The key is split into one key a modality (image, text, audio, in that order,
-    whether or not each is configured), so each modality has its own noise and the
-    image of a sample does not depend on which other modalities are present.
+    Each modality has its own key, whatever else is configured, so each has its own
+    noise and the image of a sample does not depend on which other modalities are
+    present: image, text and audio take the three keys of `jr.split(key, 3)` (as the
+    data always has), any other modality `jr.fold_in(key, crc32(name))`.
 
     **Returns:**
 
-    A dict with the configured modalities among `"image"`, `"text"` and `"audio"`,
-    then `"alignment_score"` (a float32 scalar) and `"latent"`.
+    A dict with the configured modalities, then `"alignment_score"` (a float32 scalar)
+    and `"latent"`.
     """
-    image_key, text_key, audio_key = jr.split(key, 3)
+    keys = dict(zip(SPLIT_ORDER, jr.split(key, len(SPLIT_ORDER))))
     sample: Sample = {}
-    if "image" in config.modalities:
-        sample["image"] = image_from_latent(
-            latent, config.alignment, key=image_key, shape=config.image_shape
-        )
-    if "text" in config.modalities:
-        sample["text"] = text_from_latent(
-            latent,
-            config.alignment,
-            key=text_key,
-            vocab_size=config.vocab_size,
-            seq_length=config.seq_length,
-        )
-    if "audio" in config.modalities:
-        sample["audio"] = audio_from_latent(
-            latent,
-            config.alignment,
-            key=audio_key,
-            sample_rate=config.sample_rate,
-            duration=config.duration,
-        )
+    for name in config.modalities:
+        modality_key = keys.get(name)
+        if modality_key is None:
+            modality_key = jr.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        render = get_modality(name).render
+        assert render is not None  # SyntheticConfig takes only renderable modalities
+        sample[name] = render(latent, config.alignment, key=modality_key, config=config)
     sample["alignment_score"] = config.alignment
     sample["latent"] = latent
     return sample

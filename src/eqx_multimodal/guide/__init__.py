@@ -7,6 +7,7 @@ from ._alignment import (
     alignment_dependence as alignment_dependence,
     audio_dependence as audio_dependence,
     folded_token_histogram as folded_token_histogram,
+    GUIDE_MEASURED as GUIDE_MEASURED,
     image_dependence as image_dependence,
     text_dependence as text_dependence,
 )

@@ -56,6 +56,10 @@ def text_dependence(tokens: Tokens, latent: Latent, vocab_size: int) -> Float[Ar
     return _correlation(jnp.log1p(histogram), latent[: histogram.shape[0]])
 
 
+#: The modalities `alignment_dependence` measures (the guide's).
+GUIDE_MEASURED = ("image", "text", "audio")
+
+
 def alignment_dependence(
     batch: dict[str, Array], config: SyntheticConfig
 ) -> dict[str, Float[Array, ""]]:
@@ -71,7 +75,8 @@ def alignment_dependence(
 
     **Returns:**
 
-    A dict from each modality in the batch to a scalar.
+    A dict from each of the guide's modalities (`GUIDE_MEASURED`) in the batch to a
+    scalar.
     """
     latent = batch["latent"]
     out = {}

@@ -168,13 +168,16 @@ def evaluate_reference_coherence(
     temperature: float = 1.0,
     progress: Any = None,
 ) -> dict[str, dict[str, float]]:
-    """Reference coherence (`reference_coherence`) of the six one-source
-    directions on a held-out synthetic gallery: each generated item (one sample at
-    `temperature`, see `training.translate`) scored against all `gallery` real sources
-    by the observation-only scorers, beside their ceiling on the real pairs."""
+    """Reference coherence (`reference_coherence`) of the six one-source directions
+    among the guide's modalities on a held-out synthetic gallery: each generated item
+    (one sample at `temperature`, see `training.translate`) scored against all `gallery`
+    real sources by the observation-only scorers, beside their ceiling on the real
+    pairs. A modality of yours in the run has no reference here (the scorers know the
+    guide's)."""
     check_int(gallery, "gallery", minimum=2)
     out = {}
-    modalities = [m for m in model.latent.modalities if m in items]
+    # The guide's scorers know its own modalities; one of yours has no reference here.
+    modalities = [m for m in model.latent.modalities if m in items and m in _MODALITIES]
     for i, (sources, target) in enumerate(directions(modalities, (1,))):
         (source,) = sources
         if target not in model.generators.generators:

@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..data._codecs import IMAGE_SCALE, quantise_image, read_image, write_image
+from ..data._synthetic import audio_from_latent, image_from_latent, text_from_latent
 from ..nn._base import AbstractDecoder, AbstractEncoder
 from ..nn._decoders import AudioDecoder, ImageDecoder, TextDecoder
 from ..nn._encoders import AudioEncoder, ImageEncoder, TextEncoder
@@ -81,6 +82,25 @@ def audio_decoder(spec: Any, d_in: int, *, key: PRNGKeyArray) -> AbstractDecoder
     return AudioDecoder(d_in, spec.num_audio_samples, hidden=max(256, 4 * d_in), key=key)
 
 
+def render_image(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
+    """The guide's image (`data.image_from_latent`) of `config.image_shape`."""
+    return image_from_latent(latent, alignment, key=key, shape=config.image_shape)
+
+
+def render_text(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
+    """The guide's tokens (`data.text_from_latent`)."""
+    return text_from_latent(
+        latent, alignment, key=key, vocab_size=config.vocab_size, seq_length=config.seq_length
+    )
+
+
+def render_audio(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
+    """The guide's tones (`data.audio_from_latent`)."""
+    return audio_from_latent(
+        latent, alignment, key=key, sample_rate=config.sample_rate, duration=config.duration
+    )
+
+
 def draw_image(ax: Any, item: np.ndarray) -> None:
     """The image, grey when it has neither 3 nor 4 channels."""
     image = np.clip(np.asarray(item, np.float64), 0.0, 1.0)
@@ -110,6 +130,7 @@ IMAGE = register_modality(
         encoder=image_encoder,
         decoder=image_decoder,
         draw=draw_image,
+        render=render_image,
     )
 )
 TEXT = register_modality(
@@ -120,6 +141,7 @@ TEXT = register_modality(
         encoder=text_encoder,
         decoder=text_decoder,
         draw=draw_text,
+        render=render_text,
     )
 )
 AUDIO = register_modality(
@@ -130,5 +152,6 @@ AUDIO = register_modality(
         encoder=audio_encoder,
         decoder=audio_decoder,
         draw=draw_audio,
+        render=render_audio,
     )
 )

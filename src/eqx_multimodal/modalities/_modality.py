@@ -24,6 +24,9 @@ EncoderFactory = Callable[..., Any]
 DecoderFactory = Callable[..., Any]
 #: `(axes, item) -> None`: draw one item on a Matplotlib `Axes`.
 Drawer = Callable[[Any, np.ndarray], None]
+#: `(latent, alignment, *, key, config) -> item`: render one item from the shared latent
+#: of the synthetic data (`config` a `SyntheticConfig`), in JAX.
+Renderer = Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,13 @@ class Modality:
         (reconstruction); without one a model has no decoder for the modality.
     - `draw`: optional `(axes, item) -> None` for figures; without one a figure draws
         a 1-D item as a curve and a 2-D or 3-D one as an image.
+    - `render`: optional `(latent, alignment, *, key, config) -> item`, how the synthetic
+        data (`SyntheticConfig(modalities=[..., name])`) renders the modality from its
+        shared standard-normal latent `(config.latent_dim,)`: a pure JAX function (it is
+        traced, vmapped and jitted), whose item has `config.spec.shape(name)` and the
+        modality's dtype, with `alignment` in [0, 1] (possibly traced) weighing the
+        latent against the noise drawn from `key`: 0 independent of the latent. Without
+        one the modality is for folders and datasets only.
 
     ```python
     >>> import numpy as np
@@ -78,6 +88,7 @@ class Modality:
     encoder: EncoderFactory | None = None
     decoder: DecoderFactory | None = None
     draw: Drawer | None = None
+    render: Renderer | None = None
 
     def __post_init__(self):
         name = self.name
@@ -106,7 +117,7 @@ class Modality:
             raise ValueError(f"{where}: give both `read` and `write`, or neither")
         if self.read is not None and self.suffix is None:  # a suffix alone: the folder's own
             raise ValueError(f"{where}: `read` and `write` need the files' `suffix`")
-        for field in ("read", "write", "encoder", "decoder", "draw"):
+        for field in ("read", "write", "encoder", "decoder", "draw", "render"):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")

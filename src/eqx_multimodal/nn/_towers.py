@@ -44,9 +44,11 @@ MODALITY_NAMES = ("image", "text", "audio")
 
 
 def default_towers(data: Any) -> str:
-    """`"sets"` for the built-in synthetic data (a `SyntheticConfig`), `"generic"` for
-    anything else."""
-    return "sets" if isinstance(data, SyntheticConfig) else "generic"
+    """`"sets"` for the built-in synthetic data (a `SyntheticConfig` of the guide's
+    modalities), `"generic"` for anything else (your data, or synthetic data with a
+    modality of yours)."""
+    guide_only = isinstance(data, SyntheticConfig) and set(data.modalities) <= set(MODALITY_NAMES)
+    return "sets" if guide_only else "generic"
 
 
 def _required(spec: DataSpec, modality: str, towers: str) -> None:

@@ -3,6 +3,7 @@
 from ._alignment import (
     alignment_figure as alignment_figure,
     alignment_sweep as alignment_sweep,
+    correlation_with_clean as correlation_with_clean,
 )
 from ._figure import require_matplotlib as require_matplotlib
 from ._preview import preview_figure as preview_figure

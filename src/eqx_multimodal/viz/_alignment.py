@@ -5,17 +5,37 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
-from jaxtyping import PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_alignments, check_int, check_key
 from ..data import synthetic_batch, SyntheticConfig
-from ..guide import alignment_dependence
+from ..guide import alignment_dependence, GUIDE_MEASURED
 from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
 
 
 # The alignment is a leaf of the configuration, so every alignment shares one compilation.
 _dependence = eqx.filter_jit(alignment_dependence)
+
+
+def correlation_with_clean(item: Array, clean: Array) -> Float[Array, ""]:
+    """The dependence on the latent of an item of a modality the guide has no measure
+    for (one of yours, rendered by its `Modality.render`): the correlation of its values
+    with the same item rendered at alignment 1 from the same latent and key (0 when
+    either is constant)."""
+    a = jnp.ravel(item).astype(jnp.float32)
+    b = jnp.ravel(clean).astype(jnp.float32)
+    a, b = a - jnp.mean(a), b - jnp.mean(b)
+    denominator = jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+    return jnp.where(
+        denominator > 0, jnp.sum(a * b) / jnp.where(denominator > 0, denominator, 1.0), 0.0
+    )
+
+
+@eqx.filter_jit
+def _own_dependence(batch: dict[str, Array], clean: dict[str, Array]) -> dict[str, Array]:
+    return {m: jnp.mean(jax.vmap(correlation_with_clean)(batch[m], clean[m])) for m in clean}
 
 
 def alignment_sweep(
@@ -41,7 +61,9 @@ def alignment_sweep(
     **Returns:**
 
     `{alignment: {modality: dependence}}`, with `guide.alignment_dependence` as the
-    measure: about 0 at alignment 0, rising to 1 (for image and audio) at 1.
+    measure: about 0 at alignment 0, rising to 1 (for image and audio) at 1. A modality
+    of yours (rendered by its `Modality.render`) is measured by `correlation_with_clean`:
+    1 at alignment 1.
 
     ```python
     >>> import jax.random as jr
@@ -56,11 +78,16 @@ def alignment_sweep(
     check_key(key)
     config = SyntheticConfig() if config is None else config
     indices = jnp.arange(check_int(num_samples, "num_samples"), dtype=jnp.int32)
+    own = [m for m in config.modalities if m not in GUIDE_MEASURED]
+    clean = {}
+    if own:
+        batch = synthetic_batch(indices, key=key, config=config.replace(alignment=1.0))
+        clean = {m: batch[m] for m in own}
     sweep = {}
     for alignment in values:
         aligned = config.replace(alignment=alignment)
         batch = synthetic_batch(indices, key=key, config=aligned)
-        dependence = _dependence(batch, aligned)
+        dependence = {**_dependence(batch, aligned), **_own_dependence(batch, clean)}
         sweep[alignment] = {m: float(dependence[m]) for m in config.modalities}
     return sweep
 

@@ -17,11 +17,14 @@ from ..data import sample_from_latent, SyntheticConfig, token_groups
 from ..guide import (
     audio_dependence,
     folded_token_histogram,
+    GUIDE_MEASURED,
     image_dependence,
     text_dependence,
 )
 from ..nn import stft_magnitude
+from ._alignment import correlation_with_clean
 from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
+from ._samples import draw_item
 
 
 def spectrogram(audio: np.ndarray) -> np.ndarray:
@@ -68,6 +71,10 @@ def _render(
     aligned = config.replace(alignment=alignment)
     sample = sample_from_latent(latent, key=key, config=aligned)
     measured = {}
+    own = [m for m in config.modalities if m not in GUIDE_MEASURED]
+    if own:
+        clean = sample_from_latent(latent, key=key, config=config.replace(alignment=1.0))
+        measured.update({m: correlation_with_clean(sample[m], clean[m]) for m in own})
     if "image" in sample:
         measured["image"] = image_dependence(sample["image"], latent)
     if "audio" in sample:
@@ -78,6 +85,10 @@ def _render(
             sample["text"], config.latent_dim, config.vocab_size
         )
     return sample, measured
+
+
+#: The rows of the guide's modalities (any other modality is a row of its own name).
+VIEWS = ("image", "spectrogram", "waveform", "tokens")
 
 
 def _expected_tokens(latent: np.ndarray, alignment: float, config: SyntheticConfig) -> np.ndarray:
@@ -123,7 +134,8 @@ def preview_figure(
     - `alignments`: distinct strengths in [0, 1], one column each.
     - `key`: keyword only. The key of the latent and of the noise.
     - `config`: keyword only. The data's configuration (its alignment is replaced);
-        default `SyntheticConfig()`. Only its modalities get rows.
+        default `SyntheticConfig()`. Only its modalities get rows; one of yours gets a
+        row drawn as its `Modality.draw` says, labelled with `correlation_with_clean`.
     - `path`: keyword only. Where to write the figure as a PNG, if anywhere.
     - `dpi`: keyword only. Pixels an inch. The figure is `1.2 + 2.1 * columns` inches
         wide and `0.7 + 1.7 * rows` inches tall.
@@ -159,6 +171,7 @@ def preview_figure(
         rows += ["spectrogram", "waveform"]
     if "text" in config.modalities:
         rows.append("tokens")
+    rows += [m for m in config.modalities if m not in GUIDE_MEASURED]
     figure = new_figure(1.2 + 2.1 * len(values), 0.7 + 1.7 * len(rows), dpi=dpi)
     axes = figure.subplots(len(rows), len(values), squeeze=False)
     figure.suptitle("One latent rendered at each alignment strength", fontsize=12)
@@ -188,6 +201,9 @@ def preview_figure(
                 show_spectrogram(ax, sample["audio"], config.sample_rate)
                 ax.set_xlabel("s", labelpad=0)
                 _label(ax, f"r = {measured['audio']:.2f}")
+            elif view not in VIEWS:  # a modality of yours, as it draws itself
+                draw_item(ax, view, sample[view])
+                _label(ax, f"r = {measured[view]:.2f}")
             elif view == "waveform":
                 t = 1000.0 * np.arange(shown) / config.sample_rate
                 ax.plot(t, sample["audio"][:shown], linewidth=0.8)
@@ -205,6 +221,7 @@ def preview_figure(
             if column > 0 and view != "image":
                 ax.tick_params(labelleft=False)
     labels = {
+        **{view: view for view in rows},
         "image": "image",
         "spectrogram": "spectrogram (Hz)",
         "waveform": "waveform, first 20 ms",
