@@ -5,8 +5,12 @@ the 8 gratings' least-squares coefficients (`(8, 4)`, RMS-normalised), rendered 
 grating basis and min-max normalised, trained on the frozen latents of a default
 generation run. See README.md for the numbers.
 
-    python research/grating_sampler/ar_mixture.py TRAIN STEPS COMPONENTS SOURCE RUN
+Or one set of candidate gratings shared by the 8 slots, each slot a categorical over
+them, drawn without replacement at sampling time (a valid assignment by construction).
+
+    python research/grating_sampler/sampler.py TRAIN STEPS COMPONENTS SOURCE RUN DECODER
     SOURCE: audio (the run's audio latent) or oracle (the clip's tone set, observed)
+    DECODER: ar (the autoregressive mixture) or shared (the shared candidates)
 """
 
 import sys
@@ -33,6 +37,7 @@ STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
 M = int(sys.argv[3]) if len(sys.argv) > 3 else 16
 SRC = sys.argv[4] if len(sys.argv) > 4 else "audio"
 RUN = sys.argv[5] if len(sys.argv) > 5 else "runs/generation"
+DECODER = sys.argv[6] if len(sys.argv) > 6 else "ar"
 config, state = load_run(RUN)
 model = state.model
 data = config.data
@@ -89,7 +94,7 @@ tlat = embed(jnp.asarray(test[SRC]))
 realc = jax.vmap(coeffs)(jnp.asarray(test["image"]))
 
 
-class ARMDN(eqx.Module):
+class ARMixture(eqx.Module):
     net: eqx.nn.MLP
     M: int = eqx.field(static=True)
 
@@ -127,7 +132,48 @@ class ARMDN(eqx.Module):
         return c
 
 
-net = ARMDN(lat.shape[1], M, jr.key(0))
+class SharedCandidates(eqx.Module):
+    cand: eqx.nn.MLP
+    slot: eqx.nn.MLP
+    M: int = eqx.field(static=True)
+
+    def __init__(self, d, M, key):
+        self.M = M
+        k1, k2 = jr.split(key)
+        self.cand = eqx.nn.MLP(d, M * 8, 512, 2, activation=jax.nn.gelu, key=k1)
+        self.slot = eqx.nn.MLP(d, K * M, 256, 2, activation=jax.nn.gelu, key=k2)
+
+    def params(self, cond):
+        out = self.cand(cond)
+        mu = out[: 4 * self.M].reshape(self.M, 4)
+        ls = jnp.clip(out[4 * self.M :].reshape(self.M, 4), -6, 2)
+        logits = self.slot(cond).reshape(K, self.M)
+        return logits, mu, ls
+
+    def nll(self, cond, c):
+        logits, mu, ls = self.params(cond)
+        lp = -0.5 * jnp.sum(
+            ((c[:, None] - mu[None]) / jnp.exp(ls)[None]) ** 2 + 2 * ls[None] + jnp.log(2 * jnp.pi),
+            -1,
+        )  # K M
+        return -jnp.sum(jax.nn.logsumexp(jax.nn.log_softmax(logits, -1) + lp, -1))
+
+    def sample(self, cond, key, greedy=False, temp=1.0):
+        logits, mu, ls = self.params(cond)
+
+        def step(used, inp):
+            k, kk = inp
+            free = jnp.where(used, -jnp.inf, logits[k])
+            k1, k2 = jr.split(kk)
+            m = jnp.argmax(free) if greedy else jr.categorical(k1, free / temp)
+            v = mu[m] if greedy else mu[m] + temp * jnp.exp(ls[m]) * jr.normal(k2, (4,))
+            return used.at[m].set(True), v
+
+        _, c = jax.lax.scan(step, jnp.zeros(self.M, bool), (jnp.arange(K), jr.split(key, K)))
+        return c
+
+
+net = {"ar": ARMixture, "shared": SharedCandidates}[DECODER](lat.shape[1], M, jr.key(0))
 sched = optax.warmup_cosine_decay_schedule(0, 1e-3, 100, STEPS)
 opt = optax.adamw(sched, weight_decay=1e-4)
 st = opt.init(eqx.filter(net, eqx.is_array))
