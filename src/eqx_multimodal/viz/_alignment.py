@@ -81,7 +81,8 @@ def alignment_sweep(
     own = [m for m in config.modalities if m not in GUIDE_MEASURED]
     clean = {}
     if own:
-        batch = synthetic_batch(indices, key=key, config=config.replace(alignment=1.0))
+        clean_config = config.replace(modalities=own, alignment=1.0)  # keys are per modality
+        batch = synthetic_batch(indices, key=key, config=clean_config)
         clean = {m: batch[m] for m in own}
     sweep = {}
     for alignment in values:

@@ -73,7 +73,8 @@ def _render(
     measured = {}
     own = [m for m in config.modalities if m not in GUIDE_MEASURED]
     if own:
-        clean = sample_from_latent(latent, key=key, config=config.replace(alignment=1.0))
+        clean_config = config.replace(modalities=own, alignment=1.0)  # keys are per modality
+        clean = sample_from_latent(latent, key=key, config=clean_config)
         measured.update({m: correlation_with_clean(sample[m], clean[m]) for m in own})
     if "image" in sample:
         measured["image"] = image_dependence(sample["image"], latent)
