@@ -251,11 +251,15 @@ def test_spectrogram_decoder_checks_its_hop():
 
 
 def test_generation_config_round_trips_and_is_absent_when_off():
-    config = TrainConfig(steps=10, generation=GenerationConfig(fusion="late", cycle=0.5))
+    generation = GenerationConfig(fusion="late", cycle=0.5)
+    config = TrainConfig(steps=10, towers="guide", generation=generation)
     assert TrainConfig.from_json(config.to_json()) == config
     assert "generation" not in TrainConfig(steps=10).to_dict()
     with pytest.raises(ValueError, match="fusion"):
         GenerationConfig(fusion="sum")
+    # The sets towers' image decoder predicts gratings, not pixels: no image cycle.
+    with pytest.raises(ValueError, match="`generation.cycle` 0.5 needs an image decoder"):
+        TrainConfig(steps=10, generation=generation)
 
 
 @pytest.mark.parametrize("n_fft, hop", [(64, 16), (50, 16), (48, 48), (40, 1)])

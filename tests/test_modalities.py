@@ -577,3 +577,33 @@ def test_synthetic_data_of_yours_trains_evaluates_and_previews(rendered, tmp_pat
     argv = ["preview", "--modalities", "image,probe_r", "--image-shape", "4,4,1"]
     assert run_cli([*argv, "--out", str(tmp_path / "p.png"), "--report", "--quiet"]) == 0
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def render_open(latent, alignment, *, key, config):
+    """As `render_probe`, in the shape `config` gives the open modality `probe_o`."""
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    shape = config.spec.shape("probe_o")
+    return alignment * jnp.resize(latent, shape) + (1 - alignment) * jr.normal(key, shape)
+
+
+def test_the_strategies_draw_the_sizes_it_leaves_open(rendered):
+    import jax.random as jr
+    from hypothesis import find
+
+    from eqx_multimodal import testing
+
+    em.register_modality(
+        em.Modality(**{**rendered.__dict__, "name": "probe_o", "shape": (None, 3),
+                       "render": render_open}), replace=True,
+    )  # fmt: skip
+    try:
+        strategy = testing.synthetic_configs(modalities=[("image", "probe_o")])
+        for size in testing.FREE_SIZES:
+            config = find(strategy, lambda c, size=size: c.spec.shape("probe_o")[0] == size)
+            assert config.modalities == ("image", "probe_o")
+            item = em.synthetic_item(0, key=jr.key(0), config=config)
+            assert item["probe_o"].shape == (size, 3)
+    finally:
+        _forget("probe_o")

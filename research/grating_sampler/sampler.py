@@ -7,10 +7,14 @@ generation run. See README.md for the numbers.
 
 Or one set of candidate gratings shared by the 8 slots, each slot a categorical over
 them, drawn without replacement at sampling time (a valid assignment by construction).
+Or (`set`) 10 candidates trained by a one-to-one matching of the image's 8 gratings to
+them (scipy's Hungarian algorithm), 8 of them drawn at random for a sample; RIDGE > 0
+regularises the least-squares targets (see README.md: without it they are mostly noise).
 
-    python research/grating_sampler/sampler.py TRAIN STEPS COMPONENTS SOURCE RUN DECODER
+    python research/grating_sampler/sampler.py TRAIN STEPS COMPONENTS SOURCE RUN DECODER RIDGE
     SOURCE: audio (the run's audio latent) or oracle (the clip's tone set, observed)
-    DECODER: ar (the autoregressive mixture) or shared (the shared candidates)
+    DECODER: ar (the autoregressive mixture), shared (the shared candidates) or set
+    RIDGE: the targets' ridge (default 0, plain least squares)
 """
 
 import sys
@@ -46,10 +50,16 @@ K = 8
 gram2 = gram.reshape(32, 32)
 
 
+RIDGE = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
+
+
 def coeffs(img):
+    """The image's (ridge) least-squares coefficients on the gratings' products. The
+    plain solve (RIDGE 0) is ill-conditioned: the Gram matrix's smallest eigenvalues are
+    0.0017 against 703, and its coefficients are dominated by noise in those directions."""
     gray = img.mean(-1)
     p, _ = project_gratings(gray)
-    c = jnp.linalg.solve(gram2, p.reshape(-1)).reshape(K, 4)
+    c = jnp.linalg.solve(gram2 + RIDGE * jnp.eye(4 * K), p.reshape(-1)).reshape(K, 4)
     return c / jnp.sqrt(jnp.mean(c**2))
 
 
@@ -173,7 +183,49 @@ class SharedCandidates(eqx.Module):
         return c
 
 
-net = {"ar": ARMixture, "shared": SharedCandidates}[DECODER](lat.shape[1], M, jr.key(0))
+def _assign(cost):
+    import scipy.optimize
+
+    cost = np.asarray(cost)
+    out = np.zeros(cost.shape[:-1], np.int32)
+    for b in np.ndindex(cost.shape[:-2]):
+        _, out[b] = scipy.optimize.linear_sum_assignment(cost[b])
+    return out
+
+
+def assign(cost):
+    """For each target row, the candidate column of a minimum-cost one-to-one matching."""
+    shape = jax.ShapeDtypeStruct(cost.shape[:-1], jnp.int32)
+    return jax.pure_callback(_assign, shape, cost, vmap_method="expand_dims")
+
+
+class SetCandidates(eqx.Module):
+    """M candidate gratings (coefficient 4-vectors) from the latent, trained by a
+    one-to-one matching of the image's 8 gratings to them; a sample places 8 of them,
+    drawn without replacement, on the gratings (a valid assignment by construction)."""
+
+    net: eqx.nn.MLP
+    M: int = eqx.field(static=True)
+
+    def __init__(self, d, M, key):
+        self.M = M
+        self.net = eqx.nn.MLP(d, M * 4, 512, 3, activation=jax.nn.gelu, key=key)
+
+    def nll(self, cond, c):
+        cand = self.net(cond).reshape(self.M, 4)
+        cost = jnp.sum((c[:, None] - cand[None]) ** 2, -1)  # K M
+        match = assign(jax.lax.stop_gradient(cost))
+        return jnp.sum(cost[jnp.arange(K), match])
+
+    def sample(self, cond, key, greedy=False, temp=1.0):
+        cand = self.net(cond).reshape(self.M, 4)
+        order = jnp.arange(self.M) if greedy else jr.permutation(key, self.M)
+        return cand[order[:K]]
+
+
+net = {"ar": ARMixture, "shared": SharedCandidates, "set": SetCandidates}[DECODER](
+    lat.shape[1], M, jr.key(0)
+)
 sched = optax.warmup_cosine_decay_schedule(0, 1e-3, 100, STEPS)
 opt = optax.adamw(sched, weight_decay=1e-4)
 st = opt.init(eqx.filter(net, eqx.is_array))

@@ -6,6 +6,7 @@ from ._generation import (
     random_subsets as random_subsets,
 )
 from ._reconstruction import (
+    decoder_loss as decoder_loss,
     default_fft_sizes as default_fft_sizes,
     generator_loss as generator_loss,
     multi_resolution_stft_loss as multi_resolution_stft_loss,

@@ -11,8 +11,8 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._types import Scalar
-from ..nn import Generators, l2_normalize, SharedLatentModel, SpectrogramDecoder
-from ._reconstruction import pixel_loss, reconstruction_loss, token_cross_entropy
+from ..nn import Generators, l2_normalize, SharedLatentModel
+from ._reconstruction import decoder_loss
 
 
 def random_subsets(
@@ -35,17 +35,6 @@ def random_subsets(
     chosen = bits.astype(bool) & available
     empty = ~jnp.any(chosen, axis=1)
     return jnp.where(empty[:, None], available, chosen)
-
-
-def _target_loss(generators: Generators, target: str, output: Array, item: Array) -> Scalar:
-    decoder = generators.generators[target].decoder
-    if isinstance(decoder, SpectrogramDecoder):
-        return jnp.mean((output - decoder.training_target(item)) ** 2)
-    if target == "image":
-        return pixel_loss(output, item)
-    if target == "text":
-        return token_cross_entropy(output, item)
-    return reconstruction_loss(target, output, item)
 
 
 def _frozen(model: SharedLatentModel) -> SharedLatentModel:
@@ -121,7 +110,9 @@ def generation_loss(
         outputs, kl = jax.vmap(lambda a, b, c, d, k: generator.teacher_output(a, b, c, d, key=k))(
             sources, subsets, latents[target][:count], items, jr.split(sample_key, count)
         )
-        losses = jax.vmap(lambda o, t: _target_loss(generators, target, o, t))(outputs, items)
+        losses = jax.vmap(lambda o, t: decoder_loss(generator.decoder, target, o, t))(
+            outputs, items
+        )
         recon = jnp.sum(losses * weight) / denominator
         divergence = jnp.sum(kl * weight) / denominator
         terms[f"generate/{target}"] = recon
@@ -129,6 +120,13 @@ def generation_loss(
         total = total + recon + kl_weight * divergence
         if cycle_weight > 0 and target == "image":
             assert model is not None
+            if jax.tree.structure(outputs) != jax.tree.structure(items) or (
+                outputs.shape != items.shape
+            ):
+                raise ValueError(
+                    "`cycle_weight` > 0 needs an image decoder whose teacher output is the "
+                    f"image; {type(generator.decoder).__name__}'s is not (use cycle_weight=0)"
+                )
             frozen = _frozen(model)
             back = jax.vmap(lambda x: frozen.embed(target, x))(outputs)
             want = jax.lax.stop_gradient(latents[target][:count])

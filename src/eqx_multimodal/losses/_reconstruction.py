@@ -1,6 +1,7 @@
 """Reconstruction losses of one example, one a modality (callers vmap and average)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax.numpy as jnp
 import optax
@@ -8,7 +9,7 @@ from jaxtyping import Array, Bool
 
 from .._types import Image, Logits, Scalar, Tokens, Waveform
 from ..modalities import get_modality
-from ..nn import CrossModalGenerator, stft_magnitude
+from ..nn import AbstractDecoder, CrossModalGenerator, stft_magnitude
 
 
 def pixel_loss(prediction: Image, target: Image) -> Scalar:
@@ -81,6 +82,14 @@ def reconstruction_loss(modality: str, output: Array, target: Array) -> Scalar:
     return jnp.mean((output - target) ** 2)
 
 
+def decoder_loss(decoder: AbstractDecoder, modality: str, output: Any, target: Array) -> Scalar:
+    """The training loss of `decoder`'s `output` (its `teacher_output`) against
+    `target`: the decoder's own `loss` where it defines one (a spectrogram, a set of
+    candidates), else the `reconstruction_loss` of `modality`."""
+    own = decoder.loss(output, target)
+    return reconstruction_loss(modality, output, target) if own is None else own
+
+
 def generator_loss(generator: CrossModalGenerator, source: Array, target: Array) -> Scalar:
     """The training loss of a `CrossModalGenerator` on one (source, target) pair: the
     `reconstruction_loss` of its target modality.
@@ -99,4 +108,4 @@ def generator_loss(generator: CrossModalGenerator, source: Array, target: Array)
     ```
     """
     output = generator.teacher_output(source, target)
-    return reconstruction_loss(generator.target_modality, output, target)
+    return decoder_loss(generator.decoder, generator.target_modality, output, target)

@@ -13,7 +13,7 @@ from .._validation import check_choice, check_int, check_real
 from ..modalities import get_modality, registered_modalities
 from ..nn import SharedLatentModel
 from ._contrastive import clip_loss, siglip_loss
-from ._reconstruction import reconstruction_loss
+from ._reconstruction import decoder_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,9 @@ def reconstruction_terms(
         count = size if rows is None else min(rows, size)
         targets = batch[name][:count]
         outputs = jax.vmap(decoder.teacher_output)(latents[name][:count], targets)
-        losses = jax.vmap(lambda o, t, name=name: reconstruction_loss(name, o, t))(outputs, targets)
+        losses = jax.vmap(lambda o, t, d=decoder, n=name: decoder_loss(d, n, o, t))(
+            outputs, targets
+        )
         if present is None or name not in present:
             terms[name] = jnp.mean(losses)
         else:

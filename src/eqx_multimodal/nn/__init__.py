@@ -42,6 +42,7 @@ from ._generators import (
     CrossModalGenerator as CrossModalGenerator,
     make_generator as make_generator,
 )
+from ._set_decoder import GratingSetDecoder as GratingSetDecoder, matching as matching
 from ._set_fits import (
     fit_grating_set as fit_grating_set,
     floored_noise as floored_noise,

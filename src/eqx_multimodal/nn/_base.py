@@ -6,9 +6,10 @@ else subclasses it (Equinox's abstract-or-final pattern).
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from .._types import Embedding
 
@@ -53,6 +54,12 @@ class AbstractDecoder(eqx.Module):
 
     modality: eqx.AbstractVar[str]
     d_in: eqx.AbstractVar[int]
+    #: Whether the decoder's own draw holds all of the target's uncertainty (a draw of
+    #: which part takes which element of a predicted set). A `ModalityGenerator` then
+    #: gives it no VAE latent (`z = 0`, no KL term): trained with one, it learns to read
+    #: the target from the posterior's `z`, which generation, drawing from the prior,
+    #: does not have.
+    samples_itself: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(
@@ -77,10 +84,20 @@ class AbstractDecoder(eqx.Module):
         raise NotImplementedError
 
     @abc.abstractmethod
-    def teacher_output(self, condition: Float[Array, " d_in"], target: Array) -> Array:
+    def teacher_output(self, condition: Float[Array, " d_in"], target: Array) -> PyTree[Array]:
         """What the training loss compares with `target`, given the true target (teacher
-        forcing): the output itself, or next-token logits for text."""
+        forcing): the output itself, or next-token logits for text (any PyTree, which
+        its `loss` reads)."""
         raise NotImplementedError
+
+    def loss(self, output: PyTree[Array], target: Array) -> Float[Array, ""] | None:
+        """The decoder's own training loss of `output` (its `teacher_output`) against
+        `target`, or `None` (the default): the loss of its modality in
+        `eqx_multimodal.losses` (`reconstruction_loss`). A decoder that does not make
+        its output in the target's own space (a spectrogram, a set of candidates)
+        defines it."""
+        del output, target
+        return None
 
 
 def check_sampling(key: PRNGKeyArray | None, greedy: bool, what: str) -> None:

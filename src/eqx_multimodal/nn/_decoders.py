@@ -256,6 +256,11 @@ class SpectrogramDecoder(AbstractDecoder):
         del target
         return self.mlp(condition).reshape(self.frames, self.n_fft // 2 + 1)
 
+    def loss(self, output: Float[Array, "frames freqs"], target: Waveform) -> Float[Array, ""]:
+        """The mean squared error of the log-magnitude spectrogram against
+        `training_target(target)`."""
+        return jnp.mean((output - self.training_target(target)) ** 2)
+
     def __call__(
         self,
         condition: Condition,

@@ -10,7 +10,9 @@ drawn from the posterior `q(z | condition, latent of the target, summary of the 
 (for an image the summary is the image pooled: the hand, which no source
 determines); at generation time from the prior `N(0, I)`, so `K` keys give `K`
 different outputs for one source where the source leaves the target open, and
-`greedy=True` takes the prior's mean and the decoder's most likely output.
+`greedy=True` takes the prior's mean and the decoder's most likely output. A decoder
+that `samples_itself` (`GratingSetDecoder`: its draw of an assignment holds the
+uncertainty) gets `z = 0` always, and no KL term.
 """
 
 import inspect
@@ -241,14 +243,18 @@ class ModalityGenerator(eqx.Module):
         target: Array,
         *,
         key: PRNGKeyArray,
-    ) -> tuple[Array, Scalar]:
+    ) -> tuple[Any, Scalar]:
         """What the training loss compares with `target` (the decoder's
         `teacher_output`, with `z` drawn from the posterior by `key`), and the KL
         divergence of the posterior from the prior `N(0, I)`."""
         condition = self.condition(latents, present)
-        mean, log_var = self.posterior_params(condition, target_latent, target)
-        z = mean + jnp.exp(0.5 * log_var) * jr.normal(key, mean.shape, mean.dtype)
-        kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var)
+        if self.decoder.samples_itself:
+            z = jnp.zeros(self.z_dim, condition.dtype)
+            kl = jnp.zeros((), condition.dtype)
+        else:
+            mean, log_var = self.posterior_params(condition, target_latent, target)
+            z = mean + jnp.exp(0.5 * log_var) * jr.normal(key, mean.shape, mean.dtype)
+            kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var)
         return self.decoder.teacher_output(jnp.concatenate([condition, z]), target), kl
 
     def __call__(
@@ -285,6 +291,8 @@ class ModalityGenerator(eqx.Module):
         assert key is not None
         z_key, decoder_key = jr.split(key)
         z = temperature * jr.normal(z_key, (self.z_dim,), condition.dtype)
+        if self.decoder.samples_itself:
+            z = jnp.zeros_like(z)
         return self.decoder(
             jnp.concatenate([condition, z]), key=decoder_key, temperature=temperature
         )

@@ -14,9 +14,11 @@ Three families:
   with its uncertainties and sign posterior (`GratingSetEncoder`), the audio's tone set
   pooled by a log-sum-exp (`ToneSetEncoder`), and token counts per group
   (`GroupCountEncoder`), built so that the dot product of two latents has the form of
-  a set likelihood (see `docs/default_model.md`). Decoders as `"guide"`. Latents are not
-  normalised (`SharedLatentModel.normalized`). The default for the built-in synthetic
-  data.
+  a set likelihood (see `docs/default_model.md`). Decoders as `"guide"`, except the
+  image's: a set of candidate gratings with a draw of which grating takes which
+  (`GratingSetDecoder`), since a clip gives its gratings' latents as an unordered set of
+  tones. Latents are not normalised (`SharedLatentModel.normalized`). The default for
+  the built-in synthetic data.
 """
 
 from typing import Any
@@ -36,6 +38,7 @@ from ._encoders import (
     PeakAudioEncoder,
     ToneSetEncoder,
 )
+from ._set_decoder import GratingSetDecoder
 
 
 TOWERS = ("generic", "guide", "sets")
@@ -211,6 +214,8 @@ def make_decoder(
         return decoder
     if modality == "image":
         assert spec.image_shape is not None
+        if towers == "sets":
+            return GratingSetDecoder(d_in, spec.image_shape, key=key)
         return ImageDecoder(d_in, spec.image_shape, hidden=256, key=key)
     if modality == "text":
         assert spec.vocab_size is not None and spec.seq_length is not None

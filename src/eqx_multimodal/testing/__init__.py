@@ -28,6 +28,7 @@ from ._checks import (
 from ._strategies import (
     alignments as alignments,
     batches as batches,
+    FREE_SIZES as FREE_SIZES,
     invalid_configs as invalid_configs,
     latents as latents,
     modality_items as modality_items,

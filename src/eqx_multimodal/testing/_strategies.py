@@ -76,11 +76,22 @@ def synthetic_configs(
     **Arguments:**
 
     - `modalities`: keyword only. The modality sets to draw from (default: every
-        non-empty subset).
+        non-empty subset of image, text and audio). A set may name a modality of yours
+        registered with a `render`; each size its registered shape leaves open is drawn
+        from `FREE_SIZES` (`SyntheticConfig(shapes=...)`).
     """
     rate, duration = draw(st.sampled_from(AUDIO))
+    chosen = draw(st.sampled_from(MODALITY_SETS if modalities is None else modalities))
+    shapes = {}
+    for name in chosen:
+        shape = get_modality(name).shape if name not in MODALITIES else ()
+        if None in shape:
+            shapes[name] = tuple(
+                draw(st.sampled_from(FREE_SIZES)) if size is None else size for size in shape
+            )
     arguments = dict(
-        modalities=draw(st.sampled_from(MODALITY_SETS if modalities is None else modalities)),
+        modalities=chosen,
+        shapes=shapes,
         alignment=draw(alignments()),
         image_shape=draw(st.sampled_from(IMAGE_SHAPES)),
         vocab_size=draw(st.sampled_from((1, 7, 32, 100))),

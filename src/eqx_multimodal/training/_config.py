@@ -203,6 +203,13 @@ class TrainConfig:
                     f"`generation.frozen_steps` {self.generation.frozen_steps} must be below "
                     f"`steps` {self.steps}: the shared-latent model trains in the steps before"
                 )
+            images = "image" in self.spec.modalities
+            if self.generation.cycle > 0 and self.towers == "sets" and images:
+                raise ValueError(
+                    f"`generation.cycle` {self.generation.cycle:g} needs an image decoder that "
+                    "makes pixels in training; the sets towers' (nn.GratingSetDecoder) predicts "
+                    "a set of gratings: use towers 'guide' or 'generic', or cycle 0"
+                )
 
     @property
     def frozen_steps(self) -> int:
