@@ -285,6 +285,7 @@ def test_reference_coherence_of_copies_is_the_ceiling_and_of_shuffles_near_chanc
     assert out["recall@1"] == pytest.approx((copies["recall@1"] + wrong["recall@1"]) / 2)
 
 
+@pytest.mark.slow  # 11 s (it scores before some refusals): the inner loop under 2 min
 def test_reference_coherence_refuses_bad_input(gallery):
     kw = dict(config=SYNTH, key=jr.key(0))
     with pytest.raises(ValueError, match="differ"):

@@ -588,6 +588,7 @@ def render_open(latent, alignment, *, key, config):
     return alignment * jnp.resize(latent, shape) + (1 - alignment) * jr.normal(key, shape)
 
 
+@pytest.mark.slow  # 4 s (hypothesis's find, twice)
 def test_the_strategies_draw_the_sizes_it_leaves_open(rendered):
     import jax.random as jr
     from hypothesis import find

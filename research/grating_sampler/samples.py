@@ -5,7 +5,10 @@ observation-only scorers against all N clips (`guide.reference_coherence`, as `e
 scores one sample), and the samples' spread (`metrics.sample_diversity` on pixels)
 beside that of real images.
 
-    python research/grating_sampler/samples.py RUN [N] [K]
+    python research/grating_sampler/samples.py RUN [N] [K] [T,T,...]
+
+With temperatures T (comma-separated), one sample of each clip at each temperature
+instead, and the greedy image.
 """
 
 import sys
@@ -25,7 +28,7 @@ K = int(sys.argv[3]) if len(sys.argv) > 3 else 4
 config, state = load_run(RUN)
 model = generative_model(state)
 items = held_out_gallery(config.data, N, 0)
-made = translate(model, {"audio": items["audio"]}, target="image", key=jr.key(1), samples=K)
+TEMPERATURES = [float(t) for t in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
 greedy = translate(model, {"audio": items["audio"]}, target="image", greedy=True)
 
 
@@ -41,6 +44,15 @@ def score(images):
     )
 
 
+if TEMPERATURES:
+    print("greedy", score(greedy[:, 0]), flush=True)
+    for t in TEMPERATURES:
+        one = translate(
+            model, {"audio": items["audio"]}, target="image", key=jr.key(1), temperature=t
+        )
+        print(f"temperature {t}", score(one[:, 0]), flush=True)
+    sys.exit()
+made = translate(model, {"audio": items["audio"]}, target="image", key=jr.key(1), samples=K)
 for j in range(K):
     print(f"sample {j}", score(made[:, j]), flush=True)
 print("greedy", score(greedy[:, 0]), flush=True)
