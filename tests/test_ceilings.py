@@ -98,6 +98,7 @@ def test_text_log_likelihood_integrates_the_unshown_latents(alignment):
     np.testing.assert_allclose(got, plain, atol=1e-9)
 
 
+@pytest.mark.slow  # 3-5 s: the inner loop stays under 2 minutes
 def test_text_log_likelihood_with_a_large_count_in_an_unshown_group():
     # A group that a text favours strongly pulls its latent far from the prior: the
     # integral over it must follow (a wide trapezoidal grid as the brute force).

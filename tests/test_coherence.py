@@ -43,6 +43,7 @@ def judge():
 # -- judges ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 3-5 s: the inner loop stays under 2 minutes
 def test_judge_beats_chance_on_held_out_real_items_and_not_on_shuffled_labels(judge):
     assert judge.num_classes == CLASSES and judge.modality == "text"
     assert metrics.judge_accuracy(judge, TOKENS[HELD], LABELS[HELD]) >= 0.8
@@ -54,6 +55,7 @@ def test_judge_beats_chance_on_held_out_real_items_and_not_on_shuffled_labels(ju
     assert metrics.judge_accuracy(fooled, TOKENS[HELD], LABELS[HELD]) <= 0.45
 
 
+@pytest.mark.slow  # 3-5 s: the inner loop stays under 2 minutes
 def test_judge_is_deterministic_under_its_key(judge):
     again = metrics.train_judge(
         "text", TOKENS[TRAIN], LABELS[TRAIN], CONFIG, key=jr.key(0), **BUDGET

@@ -165,6 +165,7 @@ def test_one_optax_step_is_finite_and_lowers_the_loss(getkey):
     assert set(terms) == {f"{t}/{m}" for t in ("generate", "kl") for m in SPEC.modalities}
 
 
+@pytest.mark.slow  # 3-5 s: the inner loop stays under 2 minutes
 def test_rows_without_their_target_count_for_nothing(getkey):
     generators = nn.make_generators(
         SPEC, latent_dim=L, width=W, z_dim=Z, targets=["image"], key=getkey()

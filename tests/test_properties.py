@@ -251,6 +251,7 @@ def test_the_contrastive_loss_is_symmetric_and_a_mask_drops_rows(a, b, mask, log
         assert float(masked) == 0.0
 
 
+@pytest.mark.slow  # 3-5 s: the inner loop stays under 2 minutes
 @given(
     n=st.sampled_from([64, 100, 257]),
     n_fft=st.sampled_from([16, 32, 64]),
