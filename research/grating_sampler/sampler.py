@@ -30,6 +30,7 @@ import optax
 from eqx_multimodal.cli._data_options import held_out_gallery
 from eqx_multimodal.data import SyntheticDataset
 from eqx_multimodal.guide import reference_coherence
+from eqx_multimodal.nn import matching
 from eqx_multimodal.nn._set_fits import grating_tables, project_gratings, tone_set
 from eqx_multimodal.nn._signal import GUIDE_FREQUENCIES
 from eqx_multimodal.training import load_run
@@ -183,22 +184,6 @@ class SharedCandidates(eqx.Module):
         return c
 
 
-def _assign(cost):
-    import scipy.optimize
-
-    cost = np.asarray(cost)
-    out = np.zeros(cost.shape[:-1], np.int32)
-    for b in np.ndindex(cost.shape[:-2]):
-        _, out[b] = scipy.optimize.linear_sum_assignment(cost[b])
-    return out
-
-
-def assign(cost):
-    """For each target row, the candidate column of a minimum-cost one-to-one matching."""
-    shape = jax.ShapeDtypeStruct(cost.shape[:-1], jnp.int32)
-    return jax.pure_callback(_assign, shape, cost, vmap_method="expand_dims")
-
-
 class SetCandidates(eqx.Module):
     """M candidate gratings (coefficient 4-vectors) from the latent, trained by a
     one-to-one matching of the image's 8 gratings to them; a sample places 8 of them,
@@ -214,7 +199,7 @@ class SetCandidates(eqx.Module):
     def nll(self, cond, c):
         cand = self.net(cond).reshape(self.M, 4)
         cost = jnp.sum((c[:, None] - cand[None]) ** 2, -1)  # K M
-        match = assign(jax.lax.stop_gradient(cost))
+        match = matching(cost)
         return jnp.sum(cost[jnp.arange(K), match])
 
     def sample(self, cond, key, greedy=False, temp=1.0):

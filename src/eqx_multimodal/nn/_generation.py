@@ -290,9 +290,10 @@ class ModalityGenerator(eqx.Module):
             return self.decoder(jnp.concatenate([condition, z]), greedy=True)
         assert key is not None
         z_key, decoder_key = jr.split(key)
-        z = temperature * jr.normal(z_key, (self.z_dim,), condition.dtype)
         if self.decoder.samples_itself:
-            z = jnp.zeros_like(z)
+            z = jnp.zeros(self.z_dim, condition.dtype)
+        else:
+            z = temperature * jr.normal(z_key, (self.z_dim,), condition.dtype)
         return self.decoder(
             jnp.concatenate([condition, z]), key=decoder_key, temperature=temperature
         )

@@ -58,9 +58,9 @@ def _ridge_solve(
     """`(G + r I)^-1 B`, `(K*4, H*W)`: the ridge least-squares coefficients of a centred
     image on the grating products `B` (Gram matrix `G`), `r` being `ridge` times the mean
     diagonal of `G`. Solved once, in float64."""
-    basis, _, _, _ = grating_tables(height, width, frequencies, 2)
+    basis, gram, _, _ = grating_tables(height, width, frequencies, 2)
     flat = basis.astype(np.float64)
-    gram = flat @ flat.T
+    gram = gram.reshape(flat.shape[0], flat.shape[0]).astype(np.float64)
     regulariser = ridge * np.mean(np.diag(gram)) * np.eye(gram.shape[0])
     return np.linalg.solve(gram + regulariser, flat).astype(np.float32)
 
@@ -215,9 +215,9 @@ class GratingSetDecoder(AbstractDecoder):
         """One image, `(height, width, channels)` in [0, 1]: each grating in turn takes a
         candidate not yet taken, drawn from its logits divided by `temperature` (needs
         `key`), or the most likely one (`greedy=True`)."""
-        candidates, _ = self.heads(condition)
-        chosen = self.assignment(condition, key=key, greedy=greedy, temperature=temperature)
-        return self.render(candidates[chosen])
+        check_sampling(key, greedy, "GratingSetDecoder")
+        candidates, logits = self.heads(condition)
+        return self.render(candidates[_draw(logits, key, greedy, temperature)])
 
     def assignment(
         self,
@@ -230,13 +230,21 @@ class GratingSetDecoder(AbstractDecoder):
         """Which candidate each grating takes (all distinct), as `__call__` draws them."""
         check_sampling(key, greedy, "GratingSetDecoder")
         _, logits = self.heads(condition)
-        keys = jr.split(jr.key(0) if key is None else key, logits.shape[0])
+        return _draw(logits, key, greedy, temperature)
 
-        def pick(used, inputs):
-            row, row_key = inputs
-            free = jnp.where(used, -jnp.inf, row)
-            choice = jnp.argmax(free) if greedy else jr.categorical(row_key, free / temperature)
-            return used.at[choice].set(True), choice
 
-        _, chosen = jax.lax.scan(pick, jnp.zeros(self.num_candidates, bool), (logits, keys))
-        return chosen
+def _draw(
+    logits: SlotLogits, key: PRNGKeyArray | None, greedy: bool, temperature: float
+) -> Int[Array, " gratings"]:
+    """Each row (grating) in turn takes a column (candidate) not yet taken: drawn from its
+    logits divided by `temperature`, or the most likely (`greedy`)."""
+    keys = jr.split(jr.key(0) if key is None else key, logits.shape[0])
+
+    def pick(used, inputs):
+        row, row_key = inputs
+        free = jnp.where(used, -jnp.inf, row)
+        choice = jnp.argmax(free) if greedy else jr.categorical(row_key, free / temperature)
+        return used.at[choice].set(True), choice
+
+    _, chosen = jax.lax.scan(pick, jnp.zeros(logits.shape[1], bool), (logits, keys))
+    return chosen
