@@ -121,6 +121,23 @@ def test_the_built_in_modalities_use_the_public_door():
         assert _strings(PACKAGE / "modalities" / core) & {"image", "text", "audio"} == set()
 
 
+def test_the_core_s_towers_name_no_modality_and_no_family_of_the_guide():
+    # Which towers a model gets is a registered family (`nn.register_towers`): the guide
+    # registers its two as a user would; the model, its generators and the run's config
+    # ask the family, not a name.
+    for core in ("nn/_towers.py", "nn/_shared_latent.py", "nn/_generation.py",
+                 "training/_config.py"):  # fmt: skip
+        found = _strings(PACKAGE / core) & {"image", "text", "audio", "guide", "sets"}
+        assert found == set(), (core, found)
+    tree = ast.parse((PACKAGE / "guide" / "towers" / "_families.py").read_text())
+    calls = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert {"register_towers", "TowerFamily"} <= calls
+
+
 def _strings(module: pathlib.Path) -> set[str]:
     """The string constants of `module`'s code (its docstrings left out)."""
     tree = ast.parse(module.read_text())
@@ -183,3 +200,14 @@ def test_old_paths_of_the_guide_s_names_still_work():
     from eqx_multimodal.metrics import observation_scores
 
     assert observation_scores is guide.observation_scores
+    # the guide's towers and fits, at their old `nn` names
+    import eqx_multimodal.nn as nn
+    from eqx_multimodal.nn import GratingSetDecoder
+
+    assert GratingSetDecoder is guide.towers.GratingSetDecoder
+    for name in nn.MOVED_TO_THE_GUIDE:
+        value = getattr(nn, name)
+        assert value is getattr(guide.towers, name)
+        assert getattr(value, "__module__", "eqx_multimodal.guide").startswith(
+            "eqx_multimodal.guide"
+        ), name

@@ -203,6 +203,36 @@ def test_a_reader_returning_the_wrong_item_is_named(item, message, folder, tmp_p
     assert "probe/000004.npy: the 'probe' reader failed" in _one_line(error)
 
 
+def test_its_transform_applies_to_what_a_folder_reads(probe, folder):
+    def augment(item, rng):  # deterministic without a generator, random with one
+        if rng is None:
+            return 2 * item
+        return item + rng.normal(size=item.shape).astype(np.float32)
+
+    raw = np.load(folder / "probe" / "000004.npy")
+    try:
+        em.register_modality(_probe(transform=augment), replace=True)
+        data = em.PairedFolder(folder)  # it keeps the values it reads with
+        np.testing.assert_array_equal(data.read(4)["probe"], 2 * raw)
+        np.testing.assert_array_equal(data.load().data["probe"][4], 2 * raw)
+        drawn = [data.read(4, rng=np.random.default_rng(s))["probe"] for s in (0, 0, 1)]
+        np.testing.assert_array_equal(drawn[0], drawn[1])
+        assert not np.allclose(drawn[0], drawn[2]) and not np.allclose(drawn[0], 2 * raw)
+        for transform, message in [
+            (lambda item, rng: item[:1], "probe/000004.npy (after the 'probe' transform): a "
+             "'probe' item has shape (2, 3), got (1, 3)"),
+            (lambda item, rng: item.astype(np.float64), "a 'probe' item must be float32"),
+            (lambda item, rng: 1 / 0, "probe/000004.npy: the 'probe' transform failed: "
+             "ZeroDivisionError: division by zero"),
+        ]:  # fmt: skip
+            em.register_modality(_probe(transform=transform), replace=True)
+            with pytest.raises((ValueError, TypeError)) as error:
+                em.PairedFolder(folder).read(4)
+            assert message in _one_line(error)
+    finally:
+        em.register_modality(probe, replace=True)
+
+
 def test_arrays_of_it_are_checked(probe):
     with pytest.raises(ValueError) as error:
         em.PairedDataset({"image": np.zeros((2, 4, 4, 1)), "probe": np.zeros((2, 4, 3))})

@@ -12,6 +12,8 @@ from hypothesis import given, strategies as st
 import eqx_multimodal as em
 import eqx_multimodal.guide._rerank as rerank
 from eqx_multimodal.guide import SetReranker
+from eqx_multimodal.guide.towers._encoders import group_counts
+from eqx_multimodal.guide.towers._fits import _exchanges, grating_tables, product_weights
 from eqx_multimodal.nn import (
     fit_grating_set,
     grating_log_likelihood,
@@ -24,8 +26,6 @@ from eqx_multimodal.nn import (
     ToneSet,
     ToneSetEncoder,
 )
-from eqx_multimodal.nn._encoders.text import group_counts
-from eqx_multimodal.nn._set_fits import _exchanges, grating_tables, product_weights
 from eqx_multimodal.training import evaluate
 
 

@@ -52,6 +52,7 @@ FLAGS = {
         "process_id",
         "rerank_top",
         "anchor",
+        "towers",
     )
 }
 FLAGS.update(out="--out", resume="--resume", overwrite="--overwrite", split_seed="--split-seed")

@@ -97,11 +97,12 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--towers",
-        choices=("sets", "guide", "generic"),
         default=None,
+        metavar="{sets,guide,generic,...}",
         help="the encoders: set-likelihood towers or the earlier parametric towers, both "
-        "fitted to the guide's synthetic signals, or generic ones for any data (default: "
-        "sets for synthetic data, generic with --data)",
+        "fitted to the guide's synthetic signals, generic ones for any data, or a family "
+        "of yours (nn.register_towers, in a module named by --import) (default: sets for "
+        "synthetic data, generic with --data)",
     )
     parser.add_argument(
         "--rerank-top",

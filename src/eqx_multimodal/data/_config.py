@@ -22,6 +22,9 @@ from ._spec import _FIELDS, DataSpec
 
 #: The most values one example of a modality may have (int32 indices and tokens).
 MAX_VALUES = 2**31 - 1
+#: The modalities the guide's formulas render (and its towers, `"guide"` and `"sets"`,
+#: are fitted to).
+GUIDE_MODALITIES = ("image", "text", "audio")
 #: The guide's tones lie in 100-2000 Hz; audio must be sampled at twice the highest.
 HIGHEST_TONE = 2000.0
 NYQUIST_RATE = 4000
@@ -125,6 +128,12 @@ class SyntheticConfig(eqx.Module):
     @property
     def num_audio_samples(self) -> int:
         return num_audio_samples(self.sample_rate, self.duration)
+
+    @property
+    def default_towers(self) -> str:
+        """The towers a model of this data gets unless told (`nn.default_towers`): the
+        guide's `"sets"` for the guide's modalities, `"generic"` with one of yours."""
+        return "sets" if set(self.modalities) <= set(GUIDE_MODALITIES) else "generic"
 
     @property
     def sample_bytes(self) -> int:

@@ -546,9 +546,21 @@ class PairedFolder:
                 return np.zeros(self.audio_length, np.float32)  # type: ignore[arg-type]
             return self._audio(record, rng)
         shape = self.shapes[modality]
+        kind = self.kinds[modality]
         if modality not in record:
-            return np.zeros(shape, self.kinds[modality].dtype)
-        return self._registered(record, modality, shape)
+            return np.zeros(shape, kind.dtype)
+        item = self._registered(record, modality, shape)
+        if kind.transform is None:
+            return item
+        name = os.path.normpath(record[modality])
+        try:
+            made = kind.transform(item, rng)
+        except Exception as error:  # noqa: BLE001 - your transform's failure, with its file
+            raise ValueError(
+                f"{name}: the {modality!r} transform failed: {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}"
+            ) from None
+        return kind.check(made, f"{name} (after the {modality!r} transform)", shape=shape)
 
     def read(self, index: int, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
         """Sample `index`, decoded and transformed: a dict of NumPy arrays with its

@@ -3,7 +3,7 @@
 A two-tower model scores every pair by one dot product, which can express a set
 likelihood only in a factorised form (each grating matched to the tones on its own). For
 the image <-> audio pair of the `"sets"` towers a second stage re-scores each query's
-`top` candidates with `nn.grating_log_likelihood`: the image's joint Gaussian
+`top` candidates with `guide.towers.grating_log_likelihood`: the image's joint Gaussian
 log-likelihood ratio when its gratings take their phases and relative amplitudes from the
 audio's tones under the best assignment found (parameter-free, from the front ends the
 towers already run), plus `weight` times the two-tower logit (the score times the pair's
@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..nn import grating_log_likelihood, GratingSetEncoder, SharedLatentModel, ToneSetEncoder
+from ..nn import SharedLatentModel
 from ..training import AbstractReranker
 from ..training._rerank import bucket
+from .towers import grating_log_likelihood, GratingSetEncoder, ToneSetEncoder
 
 
 #: The pairs the verifier re-scores (the guide's image and audio).
@@ -117,7 +118,7 @@ def reranked_scores(
 class SetReranker(AbstractReranker):
     """The guide's re-ranker of image <-> audio retrieval with the `"sets"` towers: each
     query's top candidates re-scored by the likelihood verifier
-    (`nn.grating_log_likelihood`) plus `weight` times the two-tower logit. It declares
+    (`guide.towers.grating_log_likelihood`) plus `weight` times the two-tower logit. It declares
     no pair for a model without the sets towers of image and audio.
 
     ```python

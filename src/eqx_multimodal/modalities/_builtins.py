@@ -16,7 +16,7 @@ from jaxtyping import PRNGKeyArray
 from ..data._codecs import IMAGE_SCALE, quantise_image, read_image, write_image
 from ..data._synthetic import audio_from_latent, image_from_latent, text_from_latent
 from ..nn._base import AbstractDecoder, AbstractEncoder
-from ..nn._decoders import AudioDecoder, ImageDecoder, TextDecoder
+from ..nn._decoders import AudioDecoder, ImageDecoder, SpectrogramDecoder, TextDecoder
 from ..nn._encoders import AudioEncoder, ImageEncoder, TextEncoder
 from ._modality import Modality
 from ._registry import register_modality
@@ -80,6 +80,14 @@ def audio_encoder(spec: Any, d_model: int, *, key: PRNGKeyArray) -> AbstractEnco
 def audio_decoder(spec: Any, d_in: int, *, key: PRNGKeyArray) -> AbstractDecoder:
     """An MLP decoder (`AudioDecoder`) to clips of `spec.num_audio_samples`."""
     return AudioDecoder(d_in, spec.num_audio_samples, hidden=max(256, 4 * d_in), key=key)
+
+
+def audio_generator(spec: Any, d_in: int, *, key: PRNGKeyArray) -> AbstractDecoder:
+    """A log-magnitude spectrogram with Griffin-Lim phases (`SpectrogramDecoder`): what
+    a generator makes clips of `spec.num_audio_samples` with."""
+    samples = spec.num_audio_samples
+    n_fft = max(min(512, 1 << (samples.bit_length() - 1)), 4)
+    return SpectrogramDecoder(d_in, samples, n_fft=n_fft, hop_length=max(1, n_fft // 4), key=key)
 
 
 def render_image(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
@@ -151,6 +159,7 @@ AUDIO = register_modality(
         suffix=".wav",  # read and written at the folder's rate, by `PairedFolder`
         encoder=audio_encoder,
         decoder=audio_decoder,
+        generate=audio_generator,
         draw=draw_audio,
         render=render_audio,
     )

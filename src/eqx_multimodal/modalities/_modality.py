@@ -24,6 +24,9 @@ EncoderFactory = Callable[..., Any]
 DecoderFactory = Callable[..., Any]
 #: `(axes, item) -> None`: draw one item on a Matplotlib `Axes`.
 Drawer = Callable[[Any, np.ndarray], None]
+#: `(item, rng) -> item`: transform one item a folder read (`rng`: the training reader's
+#: `np.random.Generator`, or None).
+Transform = Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
 #: `(latent, alignment, *, key, config) -> item`: render one item from the shared latent
 #: of the synthetic data (`config` a `SyntheticConfig`), in JAX.
 Renderer = Callable[..., Any]
@@ -66,6 +69,15 @@ class Modality:
         modality's dtype, with `alignment` in [0, 1] (possibly traced) weighing the
         latent against the noise drawn from `key`: 0 independent of the latent. Without
         one the modality is for folders and datasets only.
+    - `generate`: optional decoder factory, as `decoder`, of the decoder a generator
+        makes the modality with (`nn.make_generators`), whatever the towers; default
+        the towers' decoder. The built-in audio's is a `SpectrogramDecoder`.
+    - `transform`: optional `(item, rng) -> item`, applied to every item a folder reads,
+        after its check: an item of the same shape and dtype (checked again). `rng` is
+        the training reader's `np.random.Generator`, seeded by the run's seed, the step
+        and the row (a resumed run reads what the uninterrupted one read); None when a
+        folder is read for evaluation, loaded or read through grain: a transform may
+        augment in training and must be deterministic without it.
 
     ```python
     >>> import numpy as np
@@ -89,6 +101,8 @@ class Modality:
     decoder: DecoderFactory | None = None
     draw: Drawer | None = None
     render: Renderer | None = None
+    generate: DecoderFactory | None = None
+    transform: Transform | None = None
 
     def __post_init__(self):
         name = self.name
@@ -117,7 +131,8 @@ class Modality:
             raise ValueError(f"{where}: give both `read` and `write`, or neither")
         if self.read is not None and self.suffix is None:  # a suffix alone: the folder's own
             raise ValueError(f"{where}: `read` and `write` need the files' `suffix`")
-        for field in ("read", "write", "encoder", "decoder", "draw", "render"):
+        fields = ("read", "write", "encoder", "decoder", "draw", "render", "generate", "transform")
+        for field in fields:
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")

@@ -24,6 +24,9 @@ class AbstractEncoder(eqx.Module):
 
     modality: eqx.AbstractVar[str]
     d_model: eqx.AbstractVar[int]
+    #: Whether the shared-latent model's linear head onto the latent has a bias: False
+    #: for an encoder that learns its own constant (the guide's text towers).
+    head_bias: ClassVar[bool] = True
 
     @abc.abstractmethod
     def __call__(self, x: Array, *, key: PRNGKeyArray | None = None) -> Embedding:

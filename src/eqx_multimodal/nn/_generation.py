@@ -30,10 +30,10 @@ from .._validation import check_choice, check_int, check_modalities, check_real
 from ..data import as_spec
 from ..modalities import get_modality, registered_modalities
 from ._base import AbstractDecoder, check_sampling
-from ._decoders import ImageDecoder, SpectrogramDecoder
+from ._decoders import ImageDecoder
 from ._fusion import AttentionFusion, EarlyFusion, GatedFusion, LateFusion
 from ._shared_latent import SharedLatentModel
-from ._towers import make_decoder, MODALITY_NAMES
+from ._towers import get_towers, make_decoder
 
 
 #: The fusions a generator can use, by the name a config records.
@@ -401,8 +401,8 @@ def make_generators(
         factory; one without a decoder is still a source).
     - `fusion`: keyword only. One of `FUSIONS`.
     - `width`, `z_dim`: keyword only. The fused condition's size and the VAE's `z`.
-    - `towers`: keyword only. Whose decoders (`make_decoder`); audio always gets a
-        `SpectrogramDecoder`.
+    - `towers`: keyword only. Whose decoders (`make_decoder`), for a modality without a
+        `Modality.generate` of its own (the built-in audio's is a `SpectrogramDecoder`).
     - `key`: keyword only. The key of the initialisation.
     """
     spec = as_spec(data)
@@ -426,18 +426,16 @@ def make_generators(
     for target, k in zip(wanted, jr.split(key, len(wanted))):
         decoder_key, generator_key = jr.split(k)
         d_in = width + z_dim
-        if target == "audio":
-            assert spec.num_audio_samples is not None
-            n_fft = min(512, 1 << (spec.num_audio_samples.bit_length() - 1))
-            decoder: AbstractDecoder = SpectrogramDecoder(
-                d_in,
-                spec.num_audio_samples,
-                n_fft=max(n_fft, 4),
-                hop_length=max(1, max(n_fft, 4) // 4),
-                key=decoder_key,
-            )
-        else:
+        factory = get_modality(target).generate
+        if factory is None:
             decoder = make_decoder(target, spec, d_in, towers=towers, key=decoder_key)
+        else:
+            decoder = factory(spec, d_in, key=decoder_key)
+            if not isinstance(decoder, AbstractDecoder):
+                raise TypeError(
+                    f"the `generate` factory of modality {target!r} must return an "
+                    f"AbstractDecoder, got {type(decoder).__name__}"
+                )
         generators[target] = ModalityGenerator(
             target,
             tuple(m for m in names if m != target),
@@ -452,11 +450,9 @@ def make_generators(
 
 
 def _has_decoder(modality: str, towers: str) -> bool:
-    """Whether `make_generators` can make `modality` (audio: its spectrogram decoder; the
-    guide's towers: the built-ins; generic: a registered `decoder` factory)."""
-    if modality == "audio" or (towers != "generic" and modality in MODALITY_NAMES):
-        return True
-    return get_modality(modality).decoder is not None
+    """Whether `make_generators` can make `modality`: its own `Modality.generate`, or a
+    decoder of its towers."""
+    return get_modality(modality).generate is not None or get_towers(towers).has_decoder(modality)
 
 
 class GenerativeModel(eqx.Module):

@@ -11,11 +11,11 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._types import pair_names
-from .._validation import check_choice, check_int, check_key, check_modalities, check_real
+from .._validation import check_int, check_key, check_modalities, check_real
 from ..data import as_spec
-from ..modalities import get_modality, registered_modalities
+from ..modalities import registered_modalities
 from ._base import AbstractDecoder, AbstractEncoder
-from ._towers import default_towers, make_decoder, make_encoder, TOWERS
+from ._towers import default_towers, get_towers, make_decoder, make_encoder
 
 
 Latent = Float[Array, " latent_dim"]
@@ -37,11 +37,12 @@ def l2_normalize(x: Float[Array, "*batch d"], eps: float = 1e-6) -> Float[Array,
 class SharedLatentModel(eqx.Module):
     """One encoder per modality into one latent space, and decoders back out of it.
 
-    Each encoder is followed by a linear projection head. With the `"generic"` and
-    `"guide"` towers its output is L2-normalised: the latent of an example lies on the
-    unit sphere, where a dot product is a cosine similarity. The `"sets"` towers (the
-    default for the built-in synthetic data) are built so that a dot product is a set
-    log-likelihood, and their latents are not normalised (`normalized`). A learnable
+    Each encoder is followed by a linear projection head. With most towers (the
+    `"generic"` ones and the guide's `"guide"`) its output is L2-normalised: the latent
+    of an example lies on the unit sphere, where a dot product is a cosine similarity.
+    Towers whose family says otherwise (`TowerFamily.normalized`: the guide's `"sets"`,
+    the default for the built-in synthetic data, built so that a dot product is a set
+    log-likelihood) keep their latents as they are (`normalized`). A learnable
     log-temperature (and a bias, for SigLIP) belongs to the model, so it is trained and
     checkpointed with it.
 
@@ -67,6 +68,8 @@ class SharedLatentModel(eqx.Module):
     modalities: tuple[str, ...] = eqx.field(static=True)
     latent_dim: int = eqx.field(static=True)
     towers: str = eqx.field(static=True)
+    #: Whether latents are L2-normalised (the family's `TowerFamily.normalized`).
+    normalized: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -84,9 +87,10 @@ class SharedLatentModel(eqx.Module):
 
         - `data`: the shapes of the data: a `DataSpec`, or anything with a `spec` (a
             `SyntheticConfig`, a `PairedDataset`, a `PairedFolder`).
-        - `towers`: keyword only. `"sets"` or `"guide"` (towers fitted to the guide's
-            synthetic signals) or `"generic"` (for any data); default `"sets"` for a
-            `SyntheticConfig` and `"generic"` for anything else (`nn.make_encoder`).
+        - `towers`: keyword only. A registered tower family (`nn.register_towers`):
+            `"generic"` (for any data), the guide's `"sets"` or `"guide"` (fitted to its
+            synthetic signals), or yours; default the data's own (`nn.default_towers`:
+            `"sets"` for the guide's `SyntheticConfig`, `"generic"` for anything else).
         - `modalities`: keyword only. Which modalities to model (default: the data's).
         - `latent_dim`: keyword only. The size of the shared latent.
         - `d_model`: keyword only. The width of each encoder's output.
@@ -100,9 +104,9 @@ class SharedLatentModel(eqx.Module):
         """
         check_key(key)
         spec = as_spec(data)
-        self.towers = check_choice(
-            default_towers(data) if towers is None else towers, "towers", TOWERS
-        )
+        self.towers = default_towers(data) if towers is None else towers
+        family = get_towers(self.towers)
+        self.normalized = family.normalized
         chosen = spec.modalities if modalities is None else modalities
         self.modalities = check_modalities(chosen, "modalities", registered_modalities())
         missing = set(self.modalities) - set(spec.modalities)
@@ -123,13 +127,13 @@ class SharedLatentModel(eqx.Module):
             self.encoders[name] = make_encoder(
                 name, data, d_model, towers=self.towers, key=encoder_key
             )
-            # The guide's text towers have their own constants (`CentredBagEncoder.offset`,
-            # `GroupCountEncoder`'s count embeddings, both starting at 0): no head bias.
-            use_bias = not (self.towers != "generic" and name == "text")
+            # An encoder with its own learned constant (`AbstractEncoder.head_bias`) has
+            # a head without bias.
+            use_bias = self.encoders[name].head_bias
             self.heads[name] = eqx.nn.Linear(d_model, latent_dim, use_bias=use_bias, key=head_key)
-            # A registered modality without a decoder factory has no decoder (and no
-            # reconstruction term); the guide's towers have one for each of theirs.
-            if decoders and (self.towers != "generic" or get_modality(name).decoder):
+            # A modality its family has no decoder for (a registered modality without a
+            # decoder factory) has none, and no reconstruction term.
+            if decoders and family.has_decoder(name):
                 self.decoders[name] = make_decoder(
                     name, spec, latent_dim, towers=self.towers, key=decoder_key
                 )
@@ -138,11 +142,6 @@ class SharedLatentModel(eqx.Module):
         pairs = len(self.pairs)
         self.log_temperature = jnp.full(pairs, math.log(temperature), dtype=jnp.float32)
         self.bias = jnp.full(pairs, -10.0, dtype=jnp.float32)
-
-    @property
-    def normalized(self) -> bool:
-        """Whether latents are L2-normalised (all towers but `"sets"`)."""
-        return self.towers != "sets"
 
     @property
     def pairs(self) -> list[tuple[str, str]]:

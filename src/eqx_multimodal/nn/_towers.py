@@ -1,70 +1,203 @@
-"""Which encoder and decoder a model gets for each modality: chosen here, and only here.
+"""Which encoder and decoder a model gets for each modality: a family of towers, chosen
+by name (`towers=`), as a value registered through one door, `register_towers`.
 
-Three families:
-
-- `"generic"`: the default towers of each registered modality (`Modality.encoder` and
-  `Modality.decoder`, see `eqx_multimodal.modalities`): for the built-ins a residual
+- `"generic"` (here): the default towers of each registered modality (`Modality.encoder`
+  and `Modality.decoder`, see `eqx_multimodal.modalities`): for the built-ins a residual
   conv net (`ImageEncoder`), a transformer over token ids (`TextEncoder`) and a log-mel
   conv net (`AudioEncoder`), with MLP decoders and an autoregressive text decoder; for a
   modality of yours, the factories you registered. The default for your own data.
-- `"guide"`: towers fitted to the guide's synthetic signals: gratings fitted by least
-  squares (`GratingImageEncoder`), a centred bag of i.i.d. tokens (`CentredBagEncoder`),
-  spectral peaks (`PeakAudioEncoder`), and a bag-of-tokens decoder.
-- `"sets"`: set-likelihood towers for the guide's synthetic signals: a joint grating fit
-  with its uncertainties and sign posterior (`GratingSetEncoder`), the audio's tone set
-  pooled by a log-sum-exp (`ToneSetEncoder`), and token counts per group
-  (`GroupCountEncoder`), built so that the dot product of two latents has the form of
-  a set likelihood (see `docs/default_model.md`). Decoders as `"guide"`, except the
-  image's: a set of candidate gratings with a draw of which grating takes which
-  (`GratingSetDecoder`), since a clip gives its gratings' latents as an unordered set of
-  tones. Latents are not normalised (`SharedLatentModel.normalized`). The default for
-  the built-in synthetic data.
+- `"guide"` and `"sets"`: towers fitted to the guide's synthetic signals, registered by
+  the guide (`eqx_multimodal.guide`, loaded on the first lookup of a family, like a
+  plug-in); `"sets"` is the default for the built-in synthetic data.
+- Yours: `register_towers(TowerFamily("mine", encoder=..., decoder=...))` in a module of
+  yours (the command line imports it with `--import MODULE`), then `towers="mine"`.
 """
 
+import dataclasses
+import importlib
+import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from jaxtyping import PRNGKeyArray
 
 from .._validation import check_choice, check_int
-from ..data import as_spec, DataSpec, SyntheticConfig
+from ..data import as_spec, DataSpec
 from ..modalities import get_modality
 from ._base import AbstractDecoder, AbstractEncoder
-from ._decoders import AudioDecoder, ImageDecoder, TokenBagDecoder
-from ._encoders import (
-    CentredBagEncoder,
-    GratingImageEncoder,
-    GratingSetEncoder,
-    GroupCountEncoder,
-    PeakAudioEncoder,
-    ToneSetEncoder,
-)
-from ._set_decoder import GratingSetDecoder
 
 
-TOWERS = ("generic", "guide", "sets")
-#: The modalities the guide's towers (`"guide"`, `"sets"`) are fitted to.
-MODALITY_NAMES = ("image", "text", "audio")
+#: `(modality, data, d_model, *, key) -> AbstractEncoder` (`data` as `make_encoder`'s).
+FamilyEncoder = Callable[..., AbstractEncoder]
+#: `(modality, data, d_in, *, key) -> AbstractDecoder`.
+FamilyDecoder = Callable[..., AbstractDecoder]
+#: The package that registers the guide's families (`"guide"`, `"sets"`): loaded on the
+#: first lookup, so that this registry (below the guide) imports nothing of it.
+GUIDE_TOWERS = "eqx_multimodal.guide.towers"
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerFamily:
+    """A family of towers: how a model builds the encoder (and decoder) of each
+    modality it reads. A frozen dataclass, like `Modality`: it holds functions, never
+    arrays, and is compared as a static value.
+
+    **Fields:**
+
+    - `name`: what `towers=` (and `--towers`) calls it: lower-case letters, digits, `_`.
+    - `encoder`: `(modality, data, d_model, *, key) -> AbstractEncoder`, whose output is
+        `(d_model,)`; `data` is a `DataSpec` or anything with a `spec` (a
+        `SyntheticConfig`, a dataset, a folder).
+    - `decoder`: `(modality, data, d_in, *, key) -> AbstractDecoder` from a `(d_in,)`
+        condition, or None (the model then has no decoders, and no reconstruction).
+    - `modalities`: the modalities it builds towers for, or None for every registered
+        one. Any other is refused in one line.
+    - `normalized`: whether `SharedLatentModel` L2-normalises the latents (a dot product
+        is then a cosine); False for towers whose latents' dot product is itself a
+        score (the guide's `"sets"`).
+    - `check`: optional `(config) -> None`, called with a `TrainConfig` that names the
+        family: a one-line error for a run its towers cannot serve.
+
+    ```python
+    >>> import jax.random as jr
+    >>> from eqx_multimodal.data import DataSpec
+    >>> from eqx_multimodal.nn import MLPEncoder
+    >>> flat = TowerFamily(
+    ...     "flat_doc",
+    ...     encoder=lambda m, data, d, *, key: MLPEncoder(
+    ...         as_spec(data).shape(m), 16, d, modality=m, key=key
+    ...     ),
+    ... )
+    >>> _ = register_towers(flat, replace=True)
+    >>> spec = DataSpec(modalities=("image", "audio"), image_shape=(4, 4, 1),
+    ...                 sample_rate=1000, num_audio_samples=64)
+    >>> make_encoder("audio", spec, 8, towers="flat_doc", key=jr.key(0)).d_model
+    8
+
+    ```
+    """
+
+    name: str
+    encoder: FamilyEncoder
+    decoder: FamilyDecoder | None = None
+    modalities: tuple[str, ...] | None = None
+    normalized: bool = True
+    check: Callable[[Any], None] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(
+                "a tower family's `name` is lower-case letters, digits and '_', starting "
+                f"with a letter; got {self.name!r}"
+            )
+        where = f"tower family {self.name!r}"
+        for field in ("encoder", "decoder", "check"):
+            value = getattr(self, field)
+            if value is not None and not callable(value):
+                raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")
+        if self.encoder is None:
+            raise TypeError(f"{where}: `encoder` is required")
+        if self.modalities is not None:
+            if isinstance(self.modalities, str) or not all(
+                isinstance(m, str) for m in self.modalities
+            ):
+                raise TypeError(
+                    f"{where}: `modalities` must be a tuple of names, got {self.modalities!r}"
+                )
+            object.__setattr__(self, "modalities", tuple(self.modalities))
+        object.__setattr__(self, "normalized", bool(self.normalized))
+
+    def serves(self, modality: str) -> bool:
+        """Whether the family builds towers for `modality`."""
+        return self.modalities is None or modality in self.modalities
+
+    def has_decoder(self, modality: str) -> bool:
+        """Whether the family can build a decoder of `modality` (`"generic"`: whether the
+        modality registered a `decoder` factory)."""
+        if self.decoder is None or not self.serves(modality):
+            return False
+        return self.decoder is not _generic_decoder or get_modality(modality).decoder is not None
+
+
+_families: dict[str, TowerFamily] = {}
+_lock = threading.RLock()
+_state = {"loaded": False}
+
+
+def _load() -> None:
+    """Register the guide's families, once (the generic one is registered below)."""
+    with _lock:
+        if _state["loaded"]:
+            return
+        _state["loaded"] = True  # before importing: its registrations come back here
+        importlib.import_module(GUIDE_TOWERS)
+
+
+def register_towers(family: TowerFamily, *, replace: bool = False) -> TowerFamily:
+    """Make `family` known by its name to `towers=` (models, `TrainConfig`, the command
+    line's `--towers`); the guide's families are registered through this same call.
+
+    - `family`: a `TowerFamily`.
+    - `replace`: keyword only. Replace a family registered under the same name (default:
+        a second registration of a name is an error).
+    """
+    if not isinstance(family, TowerFamily):
+        raise TypeError(f"`family` must be a TowerFamily, got {type(family).__name__}")
+    _load()  # the library's families first: a name of theirs is taken
+    return _register(family, replace)
+
+
+def _register(family: TowerFamily, replace: bool) -> TowerFamily:
+    with _lock:
+        known = _families.get(family.name)
+        if known is not None and known is not family and not replace:
+            raise ValueError(
+                f"a tower family named {family.name!r} is already registered; pass "
+                "replace=True to replace it"
+            )
+        _families[family.name] = family
+    return family
+
+
+def _forget(name: str) -> None:
+    """Unregister a family (for tests)."""
+    with _lock:
+        _families.pop(name, None)
+
+
+def tower_names() -> tuple[str, ...]:
+    """The names of the registered tower families."""
+    _load()
+    return tuple(_families)
+
+
+def get_towers(name: str) -> TowerFamily:
+    """The family registered as `name` (a one-line error listing them when none is)."""
+    return _families[check_choice(name, "towers", tower_names())]
 
 
 def default_towers(data: Any) -> str:
-    """`"sets"` for the built-in synthetic data (a `SyntheticConfig` of the guide's
-    modalities), `"generic"` for anything else (your data, or synthetic data with a
-    modality of yours)."""
-    guide_only = isinstance(data, SyntheticConfig) and set(data.modalities) <= set(MODALITY_NAMES)
-    return "sets" if guide_only else "generic"
+    """The towers `data` asks for (its `default_towers`; the guide's synthetic data of
+    the built-in modalities asks for `"sets"`), else `"generic"`."""
+    return getattr(data, "default_towers", None) or "generic"
 
 
-def _required(spec: DataSpec, modality: str, towers: str) -> None:
+def _family(modality: str, spec: DataSpec, towers: str) -> TowerFamily:
+    family = get_towers(towers)
     get_modality(modality)  # unknown: a one-line error listing the registered ones
-    if towers != "generic" and modality not in MODALITY_NAMES:
+    if not family.serves(modality):
         raise ValueError(
-            f"`towers` {towers!r} are fitted to the guide's {list(MODALITY_NAMES)}; modality "
+            f"`towers` {towers!r} build towers for {list(family.modalities or ())}; modality "
             f"{modality!r} has only its registered towers: use towers='generic'"
         )
     if modality not in spec.modalities:
         raise ValueError(
             f"`modality` {modality!r} is not in the data, which has {list(spec.modalities)}"
         )
+    return family
 
 
 def make_encoder(
@@ -83,9 +216,8 @@ def make_encoder(
     - `data`: a `DataSpec`, or anything with a `spec` (`SyntheticConfig`,
         `PairedDataset`, `PairedFolder`).
     - `d_model`: the embedding size.
-    - `towers`: keyword only. `"generic"`, `"guide"` or `"sets"` (see this module).
-        The text tower of `"sets"` needs the guide's `latent_dim`: `data` must then
-        be a `SyntheticConfig`.
+    - `towers`: keyword only. A registered family: `"generic"`, the guide's `"guide"`
+        or `"sets"` (`eqx_multimodal.guide`), or yours (`register_towers`).
     - `key`: keyword only. The key of the initialisation.
 
     ```python
@@ -96,21 +228,10 @@ def make_encoder(
 
     ```
     """
-    check_choice(towers, "towers", TOWERS)
     check_int(d_model, "d_model")
     spec = as_spec(data)
-    _required(spec, modality, towers)
-    if towers == "sets":
-        return _set_encoder(modality, data, spec, d_model, key=key)
-    if towers == "guide":
-        return _guide_encoder(modality, spec, d_model, key=key)
-    factory = get_modality(modality).encoder
-    if factory is None:
-        raise ValueError(
-            f"modality {modality!r} has no encoder factory; register it with "
-            "Modality(..., encoder=...)"
-        )
-    return check_encoder(factory(spec, d_model, key=key), modality, d_model)
+    family = _family(modality, spec, towers)
+    return check_encoder(family.encoder(modality, data, d_model, key=key), modality, d_model)
 
 
 def check_encoder(encoder: Any, modality: str, d_model: int) -> AbstractEncoder:
@@ -131,54 +252,6 @@ def check_encoder(encoder: Any, modality: str, d_model: int) -> AbstractEncoder:
     return encoder
 
 
-def _guide_encoder(
-    modality: str, spec: DataSpec, d_model: int, *, key: PRNGKeyArray
-) -> AbstractEncoder:
-    if modality == "image":
-        assert spec.image_shape is not None
-        return GratingImageEncoder(spec.image_shape, d_model, key=key)
-    if modality == "text":
-        assert spec.vocab_size is not None
-        return CentredBagEncoder(spec.vocab_size, d_model, key=key)
-    if modality == "audio":
-        assert spec.num_audio_samples is not None and spec.sample_rate is not None
-        return PeakAudioEncoder(
-            spec.num_audio_samples,
-            d_model,
-            sample_rate=spec.sample_rate,
-            f_max=min(2000.0, spec.sample_rate / 2),
-            key=key,
-        )
-    raise AssertionError(modality)  # `_required` refused it
-
-
-def _set_encoder(
-    modality: str, data: Any, spec: DataSpec, d_model: int, *, key: PRNGKeyArray
-) -> AbstractEncoder:
-    if modality == "image":
-        assert spec.image_shape is not None
-        return GratingSetEncoder(spec.image_shape, d_model, key=key)
-    if modality == "audio":
-        assert spec.num_audio_samples is not None and spec.sample_rate is not None
-        return ToneSetEncoder(
-            spec.num_audio_samples,
-            d_model,
-            sample_rate=spec.sample_rate,
-            f_max=min(2000.0, spec.sample_rate / 2),
-            key=key,
-        )
-    assert modality == "text"  # `_required` refused the others
-    if not isinstance(data, SyntheticConfig):
-        raise ValueError(
-            "`towers='sets'` reads text as the guide's token groups, which needs the "
-            f"guide's data (a SyntheticConfig), got {type(data).__name__}; use "
-            "towers='generic' for your own captions"
-        )
-    assert spec.vocab_size is not None
-    groups = min(spec.vocab_size, data.latent_dim)
-    return GroupCountEncoder(groups, d_model, shown=min(10, groups), key=key)
-
-
 def make_decoder(
     modality: str,
     data: Any,
@@ -194,31 +267,41 @@ def make_decoder(
     the generic ones are each modality's registered `Modality.decoder` (the built-in
     text decoder is autoregressive).
     """
-    check_choice(towers, "towers", TOWERS)
     check_int(d_in, "d_in")
     spec = as_spec(data)
-    _required(spec, modality, towers)
-    if towers == "generic":
-        factory = get_modality(modality).decoder
-        if factory is None:
-            raise ValueError(
-                f"modality {modality!r} has no decoder factory; register it with "
-                "Modality(..., decoder=...)"
-            )
-        decoder = factory(spec, d_in, key=key)
-        if not isinstance(decoder, AbstractDecoder):
-            raise TypeError(
-                f"the decoder factory of modality {modality!r} must return an "
-                f"AbstractDecoder, got {type(decoder).__name__}"
-            )
-        return decoder
-    if modality == "image":
-        assert spec.image_shape is not None
-        if towers == "sets":
-            return GratingSetDecoder(d_in, spec.image_shape, key=key)
-        return ImageDecoder(d_in, spec.image_shape, hidden=256, key=key)
-    if modality == "text":
-        assert spec.vocab_size is not None and spec.seq_length is not None
-        return TokenBagDecoder(d_in, spec.vocab_size, spec.seq_length, key=key)
-    assert modality == "audio" and spec.num_audio_samples is not None  # `_required`
-    return AudioDecoder(d_in, spec.num_audio_samples, hidden=128, key=key)
+    family = _family(modality, spec, towers)
+    if family.decoder is None:
+        raise ValueError(f"`towers` {towers!r} build no decoders (TowerFamily.decoder is None)")
+    decoder = family.decoder(modality, data, d_in, key=key)
+    if not isinstance(decoder, AbstractDecoder):
+        raise TypeError(
+            f"the decoder factory of modality {modality!r} must return an "
+            f"AbstractDecoder, got {type(decoder).__name__}"
+        )
+    return decoder
+
+
+def _generic_encoder(modality: str, data: Any, d_model: int, *, key: PRNGKeyArray):
+    factory = get_modality(modality).encoder
+    if factory is None:
+        raise ValueError(
+            f"modality {modality!r} has no encoder factory; register it with "
+            "Modality(..., encoder=...)"
+        )
+    return factory(as_spec(data), d_model, key=key)
+
+
+def _generic_decoder(modality: str, data: Any, d_in: int, *, key: PRNGKeyArray):
+    factory = get_modality(modality).decoder
+    if factory is None:
+        raise ValueError(
+            f"modality {modality!r} has no decoder factory; register it with "
+            "Modality(..., decoder=...)"
+        )
+    return factory(as_spec(data), d_in, key=key)
+
+
+#: Each registered modality's own towers (`Modality.encoder`, `Modality.decoder`).
+GENERIC = _register(
+    TowerFamily("generic", encoder=_generic_encoder, decoder=_generic_decoder), False
+)

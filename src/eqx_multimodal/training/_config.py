@@ -7,7 +7,7 @@ from .._io import loads
 from .._validation import check_choice, check_int, check_real, check_seed, shown
 from ..data import DataSpec, SyntheticConfig
 from ..losses import LossWeights
-from ..nn import default_towers, FUSIONS, TOWERS
+from ..nn import default_towers, FUSIONS, get_towers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,12 +146,8 @@ class TrainConfig:
                 "is nothing to align (a shared-latent run needs two or more, e.g. image,audio)"
             )
         towers = default_towers(self.data) if self.towers is None else self.towers
-        object.__setattr__(self, "towers", check_choice(towers, "towers", TOWERS))
-        if self.towers == "sets" and not self.synthetic and "text" in self.spec.modalities:
-            raise ValueError(
-                "`towers` 'sets' reads text as the guide's token groups: it needs the guide's "
-                "synthetic data, not a dataset of your own; use 'generic'"
-            )
+        family = get_towers(towers)
+        object.__setattr__(self, "towers", towers)
         check_int(self.steps, "steps", maximum=MAX_COUNT)
         check_int(self.batch_size, "batch_size", minimum=2, maximum=MAX_COUNT)
         check_real(self.learning_rate, "learning_rate", low=0.0, low_open=True)
@@ -203,13 +199,8 @@ class TrainConfig:
                     f"`generation.frozen_steps` {self.generation.frozen_steps} must be below "
                     f"`steps` {self.steps}: the shared-latent model trains in the steps before"
                 )
-            images = "image" in self.spec.modalities
-            if self.generation.cycle > 0 and self.towers == "sets" and images:
-                raise ValueError(
-                    f"`generation.cycle` {self.generation.cycle:g} needs an image decoder that "
-                    "makes pixels in training; the sets towers' (nn.GratingSetDecoder) predicts "
-                    "a set of gratings: use towers 'guide' or 'generic', or cycle 0"
-                )
+        if family.check is not None:
+            family.check(self)  # a run its towers cannot serve: a one-line error
 
     @property
     def frozen_steps(self) -> int:

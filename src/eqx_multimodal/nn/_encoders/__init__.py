@@ -1,20 +1,6 @@
-"""Encoders, one module per modality family: generic towers for any data, and towers
-fitted to the guide's synthetic signals."""
+"""Encoders, one module per modality family: the generic towers for any data (the
+guide's fitted towers are in `eqx_multimodal.guide.towers`)."""
 
-from .audio import (
-    AudioEncoder as AudioEncoder,
-    PeakAudioEncoder as PeakAudioEncoder,
-    ToneSetEncoder as ToneSetEncoder,
-)
-from .image import (
-    GratingImageEncoder as GratingImageEncoder,
-    GratingSetEncoder as GratingSetEncoder,
-    ImageEncoder as ImageEncoder,
-    MLPEncoder as MLPEncoder,
-)
-from .text import (
-    CentredBagEncoder as CentredBagEncoder,
-    GroupCountEncoder as GroupCountEncoder,
-    TextEncoder as TextEncoder,
-    TokenBagEncoder as TokenBagEncoder,
-)
+from .audio import AudioEncoder as AudioEncoder
+from .image import ImageEncoder as ImageEncoder, MLPEncoder as MLPEncoder
+from .text import TextEncoder as TextEncoder, TokenBagEncoder as TokenBagEncoder

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validation import check_int
-from ._signal import (
+from ..._validation import check_int
+from ...nn._signal import (
     _grating_products,
     _phase_weights,
     check_frequencies,

@@ -31,11 +31,11 @@ import numpy as np
 import scipy.optimize
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._types import Image
-from .._validation import check_int, check_real, check_shape
-from ._base import AbstractDecoder, check_sampling
-from ._set_fits import grating_tables
-from ._signal import check_frequencies, GUIDE_FREQUENCIES
+from ..._types import Image
+from ..._validation import check_int, check_real, check_shape
+from ...nn._base import AbstractDecoder, check_sampling
+from ...nn._signal import check_frequencies, GUIDE_FREQUENCIES
+from ._fits import grating_tables
 
 
 Condition = Float[Array, " d_in"]
