@@ -347,3 +347,13 @@ def test_reference_coherence_sees_a_blur():
     assert sharp["recall@1"] >= 0.9
     # (At 200 clips: R@10 0.99 against 0.33; here R@10 is a third of the gallery.)
     assert blurred["recall@1"] <= sharp["recall@1"] - 0.3
+
+
+def test_the_evaluate_table_says_when_there_is_no_reference_coherence():
+    from eqx_multimodal.cli._tables import generation_table
+
+    made = {"audio->image": {"recall@1": 0.5, "recall@10": 0.9, "ceiling_recall@10": 0.99}}
+    assert "audio->image" in generation_table({"reference_coherence": made})
+    # measured on a run that generates none of the guide's three: said, not left blank
+    assert "reference coherence: none" in generation_table({"reference_coherence": {}})
+    assert "reference coherence" not in generation_table({})  # not measured (a folder)

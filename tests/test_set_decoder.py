@@ -12,7 +12,8 @@ import optax
 import pytest
 
 from eqx_multimodal import nn
-from eqx_multimodal.data import synthetic_batch, SyntheticConfig
+from eqx_multimodal.data import image_from_latent, synthetic_batch, SyntheticConfig
+from eqx_multimodal.guide.towers._set_decoder import _ridge_solve
 from eqx_multimodal.losses import decoder_loss, generation_loss
 
 from .helpers import tree_equal
@@ -68,16 +69,33 @@ def test_samples_are_valid_assignments_and_differ_with_the_key():
 def test_a_perfect_set_in_any_order_has_no_loss():
     decoder = _decoder()
     image = _images(1)[0]
-    wanted = decoder.coefficients(image)
+    # the image's true coefficients: what the ridge targets are the shrunk view of
+    _, shrink = _ridge_solve(*SHAPE[:2], decoder.frequencies, decoder.ridge)
+    wanted = decoder.coefficients(image).reshape(-1)
+    true = np.linalg.solve(shrink.astype(np.float64), np.asarray(wanted, np.float64))
+    true = jnp.asarray(true.reshape(8, 4), jnp.float32)
     order = jr.permutation(jr.key(6), 10)
     spare = jr.normal(jr.key(7), (2, 4))
-    candidates = jnp.concatenate([wanted, spare])[order]
+    candidates = jnp.concatenate([true, spare])[order]
     # each grating's logits point at the candidate that holds it
     where = jnp.argsort(order)[:8]
     logits = 50.0 * jax.nn.one_hot(where, 10)
     assert float(decoder.loss((candidates, logits), image)) == pytest.approx(0.0, abs=1e-5)
-    # the render of the image's own coefficients is the image
-    assert np.corrcoef(decoder.render(wanted).ravel(), image.ravel())[0, 1] > 0.99
+    # the image's true coefficients render the image
+    assert np.corrcoef(decoder.render(true).ravel(), image.ravel())[0, 1] > 0.999
+    # and a candidate is the same whichever grating shows it: the latent with its first
+    # 8 dimensions permuted gives an image whose true coefficients are these, permuted
+    config = SyntheticConfig(modalities=["image"], image_shape=SHAPE, alignment=1.0)
+    latent = jr.normal(jr.key(8), (config.latent_dim,))
+    swapped = latent.at[:8].set(latent[:8][order[order < 8]])
+    images = [image_from_latent(z, 1.0, key=jr.key(0), shape=SHAPE) for z in (latent, swapped)]
+    trues = [
+        np.linalg.solve(shrink, np.asarray(decoder.coefficients(x)).reshape(-1)).reshape(8, 4)
+        for x in images
+    ]
+    moved = trues[0][np.asarray(order[order < 8])]
+    scale = np.sum(moved * trues[1]) / np.sum(moved**2)
+    assert np.abs(scale * moved - trues[1]).max() < 0.05 * np.abs(trues[1]).max()
     shuffled = candidates.at[where[0]].set(candidates[where[0]] + 1.0)
     assert float(decoder.loss((shuffled, logits), image)) > 0.1
 

@@ -102,11 +102,16 @@ def generation_table(result: dict[str, Any]) -> str:
             )
         header = ["generated", "Frechet", "Frechet real/real", "diversity", "real diversity"]
         parts.append(format_table(header, rows))
-    reference = result.get("reference_coherence", {})
+    reference = result.get("reference_coherence")
     if reference:
         rows = [
             [name, v.get("recall@1"), v.get("recall@10"), v.get("ceiling_recall@10")]
             for name, v in reference.items()
         ]
         parts.append(format_table(["reference coherence", "R@1", "R@10", "ceiling R@10"], rows))
+    elif reference is not None:  # measured, and nothing to give
+        parts.append(
+            "reference coherence: none (the guide's scorers measure the directions between "
+            "its image, text and audio, and this run generates none of them)"
+        )
     return "\n\n".join(parts)

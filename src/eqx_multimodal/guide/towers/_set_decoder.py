@@ -16,7 +16,9 @@ gratings' four products (`grating_tables`), a linear map of its pixels, normalis
 their root mean square (the image is min-max normalised, so its scale is not known).
 The plain least-squares solve is ill-conditioned (at 32 x 32 the Gram matrix's smallest
 eigenvalues are 0.0017 against 703), and its coefficients are mostly noise in those
-directions; the ridge damps them.
+directions; the ridge damps them. The ridge also shrinks each grating by its own amount
+and leaks between them, so the candidates, which stand for a clip's tones whichever
+grating takes them, are compared with the targets through that shrinkage (`loss`).
 """
 
 import functools
@@ -38,6 +40,9 @@ from ...nn._signal import check_frequencies, GUIDE_FREQUENCIES
 from ._fits import grating_tables
 
 
+#: Rematchings of each grating on its target less what the others leak into it.
+_REFINEMENTS = 2
+
 Condition = Float[Array, " d_in"]
 Candidates = Float[Array, "candidates 4"]
 SlotLogits = Float[Array, "gratings candidates"]
@@ -54,15 +59,18 @@ def _linear_sum_assignment(cost: Any) -> np.ndarray:
 @functools.cache
 def _ridge_solve(
     height: int, width: int, frequencies: tuple[float, ...], ridge: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """`(G + r I)^-1 B`, `(K*4, H*W)`: the ridge least-squares coefficients of a centred
     image on the grating products `B` (Gram matrix `G`), `r` being `ridge` times the mean
-    diagonal of `G`. Solved once, in float64."""
+    diagonal of `G`; and the ridge's effect on an image's true coefficients, `S = (G +
+    r I)^-1 G`, `(K*4, K*4)` (what the solve returns of a noise-free image made of them).
+    Solved once, in float64."""
     basis, gram, _, _ = grating_tables(height, width, frequencies, 2)
     flat = basis.astype(np.float64)
     gram = gram.reshape(flat.shape[0], flat.shape[0]).astype(np.float64)
-    regulariser = ridge * np.mean(np.diag(gram)) * np.eye(gram.shape[0])
-    return np.linalg.solve(gram + regulariser, flat).astype(np.float32)
+    regularised = gram + ridge * np.mean(np.diag(gram)) * np.eye(gram.shape[0])
+    solve = np.linalg.solve(regularised, flat).astype(np.float32)
+    return solve, np.linalg.solve(regularised, gram).astype(np.float32)
 
 
 def matching(cost: Float[Array, "rows columns"]) -> Int[Array, " rows"]:
@@ -164,7 +172,7 @@ class GratingSetDecoder(AbstractDecoder):
         if image.shape != self.image_shape:
             raise ValueError(f"`image` must have shape {self.image_shape}, got {image.shape}")
         height, width, _ = self.image_shape
-        solve = _ridge_solve(height, width, self.frequencies, self.ridge)
+        solve, _ = _ridge_solve(height, width, self.frequencies, self.ridge)
         gray = jnp.mean(image, axis=-1)
         solved = jnp.asarray(solve) @ (gray - jnp.mean(gray)).reshape(-1)
         return (solved / jnp.sqrt(jnp.mean(solved**2) + 1e-12)).reshape(-1, 4)
@@ -190,14 +198,34 @@ class GratingSetDecoder(AbstractDecoder):
         return self.heads(condition)
 
     def loss(self, output: tuple[Candidates, SlotLogits], target: Image) -> Float[Array, ""]:
-        """The matched squared error of the candidates (per coefficient) plus the mean
-        negative log-likelihood of the matching under the draw without replacement."""
+        """The matched squared error of the candidates plus the mean negative
+        log-likelihood of the matching under the draw without replacement.
+
+        The candidates are an image's true coefficients, the same whichever grating
+        takes them; the target's are ridge estimates, shrunk by `S` by a different
+        amount at each frequency (0.61 to 0.91 at 32 x 32) and leaking between gratings.
+        So the candidates are compared through `S`: the matching on each grating's own
+        block of it, then refined twice on each grating's target less what the others'
+        matched candidates leak into it; the error of the matched set through the whole
+        of `S`. (Compared directly, a candidate became the tone as one grating shows it,
+        and only the order it was matched in rendered it right: on the default run,
+        greedy audio->image R@10 0.500 in that order against 0.404 in a random one;
+        through `S`, 0.683 and 0.662, `research/grating_sampler`.)"""
         candidates, logits = output
         wanted = self.coefficients(target)
-        cost = jnp.mean((wanted[:, None, :] - candidates[None, :, :]) ** 2, axis=-1)
-        chosen = matching(cost)
+        height, width, _ = self.image_shape
+        _, shrink = _ridge_solve(height, width, self.frequencies, self.ridge)
         gratings = jnp.arange(wanted.shape[0])
-        matched = jnp.mean(cost[gratings, chosen])
+        whole = jnp.asarray(shrink).reshape(len(gratings), 4, len(gratings), 4)
+        blocks = whole[gratings, :, gratings, :]  # (gratings, 4, 4): each grating's own
+        leaks = whole.at[gratings, :, gratings, :].set(0.0)  # grating h seen at grating g
+        seen = jnp.einsum("gkl,cl->gck", blocks, candidates)  # candidate c at grating g
+        chosen = matching(jnp.mean((wanted[:, None, :] - seen) ** 2, axis=-1))
+        for _ in range(_REFINEMENTS):  # each grating's target less what the others leak
+            own = wanted - jnp.einsum("gkhl,hl->gk", leaks, candidates[chosen])
+            chosen = matching(jnp.mean((own[:, None, :] - seen) ** 2, axis=-1))
+        rendered = jnp.asarray(shrink) @ candidates[chosen].reshape(-1)
+        matched = jnp.mean((wanted.reshape(-1) - rendered) ** 2)
         picks = jax.nn.one_hot(chosen, self.num_candidates, dtype=jnp.int32)
         used = (jnp.cumsum(picks, axis=0) - picks) > 0  # taken by a grating before k
         masked = jnp.where(used, -jnp.inf, logits)
