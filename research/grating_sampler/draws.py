@@ -51,17 +51,30 @@ greedy = np.asarray(jax.vmap(lambda g: _draw(g, None, True, 1.0))(jnp.asarray(lo
 in_set = np.zeros_like(probs[:, 0, :], bool)
 np.put_along_axis(in_set, greedy, True, axis=1)
 print("row max prob: mean", probs.max(-1).mean().round(3))
-print("row entropy (nats): mean", (-(probs * np.log(probs + 1e-12)).sum(-1)).mean().round(3),
-      "uniform over 8:", np.log(8).round(3), "over 10:", np.log(10).round(3))
-print("mass on the 2 candidates outside the greedy set: mean",
-      (probs * ~in_set[:, None, :]).sum(-1).mean().round(3))
+print(
+    "row entropy (nats): mean",
+    (-(probs * np.log(probs + 1e-12)).sum(-1)).mean().round(3),
+    "uniform over 8:",
+    np.log(8).round(3),
+    "over 10:",
+    np.log(10).round(3),
+)
+print(
+    "mass on the 2 candidates outside the greedy set: mean",
+    (probs * ~in_set[:, None, :]).sum(-1).mean().round(3),
+)
 print("first row's probs, clip 0:", probs[0, 0].round(2))
 
 
 def score(images):
     return reference_coherence(
-        np.asarray(images), np.asarray(items["audio"]), source="audio", target="image",
-        config=config.data, key=jr.key(7), real_targets=np.asarray(items["image"]),
+        np.asarray(images),
+        np.asarray(items["audio"]),
+        source="audio",
+        target="image",
+        config=config.data,
+        key=jr.key(7),
+        real_targets=np.asarray(items["image"]),
     )
 
 
