@@ -203,17 +203,21 @@ def test_a_reader_returning_the_wrong_item_is_named(item, message, folder, tmp_p
     assert "probe/000004.npy: the 'probe' reader failed" in _one_line(error)
 
 
-def test_its_transform_applies_to_what_a_folder_reads(probe, folder):
-    def augment(item, rng):  # deterministic without a generator, random with one
-        if rng is None:
-            return 2 * item
-        return item + rng.normal(size=item.shape).astype(np.float32)
+def augment(item, rng):
+    """A transform: deterministic without a generator, random with one."""
+    if rng is None:
+        return 2 * item
+    return item + rng.normal(size=item.shape).astype(np.float32)
 
+
+def test_its_transform_applies_to_what_a_folder_reads(probe, folder):
     raw = np.load(folder / "probe" / "000004.npy")
     try:
         em.register_modality(_probe(transform=augment), replace=True)
         data = em.PairedFolder(folder)  # it keeps the values it reads with
         np.testing.assert_array_equal(data.read(4)["probe"], 2 * raw)
+        # a folder travels to grain's workers by pickle, its transform with it
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(data)).read(4)["probe"], 2 * raw)
         np.testing.assert_array_equal(data.load().data["probe"][4], 2 * raw)
         drawn = [data.read(4, rng=np.random.default_rng(s))["probe"] for s in (0, 0, 1)]
         np.testing.assert_array_equal(drawn[0], drawn[1])
@@ -231,6 +235,14 @@ def test_its_transform_applies_to_what_a_folder_reads(probe, folder):
             assert message in _one_line(error)
     finally:
         em.register_modality(probe, replace=True)
+    image = em.get_modality("image")
+    try:  # the built-ins have the folder's own transforms: one given is refused, not lost
+        em.register_modality(em.Modality(**{**image.__dict__, "transform": augment}), replace=True)
+        with pytest.raises(ValueError) as error:
+            em.PairedFolder(folder)
+        assert "modality 'image' is read by the folder's own format" in _one_line(error)
+    finally:
+        em.register_modality(image, replace=True)
 
 
 def test_arrays_of_it_are_checked(probe):

@@ -100,9 +100,16 @@ def test_a_family_refuses_what_it_cannot_serve(flat):
 
 
 def test_names_are_checked_and_taken_once(flat):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(nn.UnknownTowersError) as error:
         nn.SharedLatentModel(SPEC, towers="nope", key=jr.key(0))
-    assert _one_line(error) == (f"`towers` must be one of {nn.tower_names()}, got 'nope'")
+    assert _one_line(error).startswith(f"`towers` must be one of {nn.tower_names()}, got 'nope'")
+    for fields, kind in [
+        (dict(modalities=()), ValueError),
+        (dict(modalities="image"), TypeError),
+        (dict(normalized="no"), TypeError),
+    ]:
+        with pytest.raises(kind):
+            nn.TowerFamily("flat2", encoder=flat_encoder, **fields)
     with pytest.raises(ValueError, match="'flat' is already registered"):
         nn.register_towers(nn.TowerFamily("flat", encoder=flat_encoder))
     with pytest.raises(ValueError, match="'sets' is already registered"):
@@ -142,6 +149,10 @@ def test_the_command_line_takes_a_family_of_yours(tmp_path, capsys):
     finally:
         _forget("my_flat")
     assert '"towers": "my_flat"' in (out / "config.json").read_text()
+    # the run, without the module that registers its towers: a one-line error saying so
+    assert run_cli(["evaluate", "--checkpoint", str(out), "--gallery", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "got 'my_flat'" in err and "--import MODULE" in err and len(err.splitlines()) == 1
     assert run_cli(["train", "--towers", "nope", "--steps", "1", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--towers" in err and "got 'nope'" in err and len(err.splitlines()) == 1
@@ -159,6 +170,25 @@ def test_the_guide_s_families_are_loaded_on_the_first_lookup():
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["[]", "('generic',", "'guide',", "'sets')", "True"]
     assert nn.get_towers("sets").normalized is False and nn.get_towers("guide").normalized
+
+
+def test_a_first_lookup_beside_an_import_of_the_guide_finishes():
+    # One thread looks a family up while another imports the guide, whose registrations
+    # call back into the registry: neither waits on the other.
+    code = (
+        "import importlib, threading\n"
+        "from eqx_multimodal import nn\n"
+        "done = []\n"
+        "def look(): done.append(nn.tower_names())\n"
+        "def load(): importlib.import_module('eqx_multimodal.guide'); done.append('guide')\n"
+        "threads = [threading.Thread(target=f, daemon=True) for f in (load, look)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join(120) for t in threads]\n"
+        "print(sorted(map(str, done)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[\"('generic', 'guide', 'sets')\", 'guide']"
 
 
 def test_a_modality_s_generate_decoder_makes_it(tmp_path):

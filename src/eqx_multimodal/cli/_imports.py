@@ -24,7 +24,8 @@ def add_import_option(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="import this module first (a name importable from the current folder, or a "
         "path to a .py file), e.g. one that registers a modality with "
-        "eqx_multimodal.register_modality; repeatable",
+        "eqx_multimodal.register_modality or a tower family with "
+        "eqx_multimodal.nn.register_towers; repeatable",
     )
 
 

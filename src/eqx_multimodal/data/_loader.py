@@ -191,6 +191,12 @@ class PairedFolder:
         self.kinds: dict[str, Modality] = {
             m: get_modality(m) for m in modalities if m not in OWN_FORMATS
         }
+        for modality in OWN_FORMATS:
+            if modality in modalities and get_modality(modality).transform is not None:
+                raise ValueError(
+                    f"modality {modality!r} is read by the folder's own format, with its own "
+                    "transforms (see PairedFolder's arguments); its `transform` would not apply"
+                )
         for modality in modalities:
             if modality not in OWN_FORMATS:
                 self._index_registered(modality, manifest)

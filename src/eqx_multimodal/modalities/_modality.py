@@ -77,7 +77,10 @@ class Modality:
         the training reader's `np.random.Generator`, seeded by the run's seed, the step
         and the row (a resumed run reads what the uninterrupted one read); None when a
         folder is read for evaluation, loaded or read through grain: a transform may
-        augment in training and must be deterministic without it.
+        augment in training and must be deterministic without it. A module-level
+        function, as `read` (a folder travels to grain's worker processes by pickle).
+        The built-in image, text and audio have the folder's own transforms instead
+        (`PairedFolder`'s arguments).
 
     ```python
     >>> import numpy as np

@@ -58,6 +58,7 @@ from ._towers import (
     register_towers as register_towers,
     tower_names as tower_names,
     TowerFamily as TowerFamily,
+    UnknownTowersError as UnknownTowersError,
 )
 
 
@@ -82,6 +83,10 @@ MOVED_TO_THE_GUIDE = (
     "ToneSet",
     "ToneSetEncoder",
 )
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *MOVED_TO_THE_GUIDE, "TOWERS"})
 
 
 def __getattr__(name: str):

@@ -428,7 +428,7 @@ def make_generators(
         d_in = width + z_dim
         factory = get_modality(target).generate
         if factory is None:
-            decoder = make_decoder(target, spec, d_in, towers=towers, key=decoder_key)
+            decoder = make_decoder(target, data, d_in, towers=towers, key=decoder_key)
         else:
             decoder = factory(spec, d_in, key=decoder_key)
             if not isinstance(decoder, AbstractDecoder):

@@ -86,7 +86,8 @@ def make_generator(
     - `source`, `target`: two different modalities of `data`.
     - `data`: a `DataSpec`, or anything with a `spec` (a `SyntheticConfig`, ...).
     - `d_model`: keyword only. The width between encoder and decoder.
-    - `towers`: keyword only. `"generic"` (default) or `"guide"`.
+    - `towers`: keyword only. A registered tower family (`register_towers`): `"generic"`
+        (default), the guide's `"guide"`, or yours.
     - `key`: keyword only. The key of the initialisation.
 
     ```python

@@ -135,7 +135,7 @@ class SharedLatentModel(eqx.Module):
             # decoder factory) has none, and no reconstruction term.
             if decoders and family.has_decoder(name):
                 self.decoders[name] = make_decoder(
-                    name, spec, latent_dim, towers=self.towers, key=decoder_key
+                    name, data, latent_dim, towers=self.towers, key=decoder_key
                 )
         # One temperature (and bias) per pair: a weak pair (text) must not set how
         # sharp a strong one (image-audio) may be.

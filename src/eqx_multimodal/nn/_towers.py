@@ -22,7 +22,7 @@ from typing import Any
 
 from jaxtyping import PRNGKeyArray
 
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, shown
 from ..data import as_spec, DataSpec
 from ..modalities import get_modality
 from ._base import AbstractDecoder, AbstractEncoder
@@ -37,6 +37,10 @@ FamilyDecoder = Callable[..., AbstractDecoder]
 GUIDE_TOWERS = "eqx_multimodal.guide.towers"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class UnknownTowersError(ValueError):
+    """A tower family name that no registration made known (`get_towers`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,14 +105,16 @@ class TowerFamily:
         if self.encoder is None:
             raise TypeError(f"{where}: `encoder` is required")
         if self.modalities is not None:
-            if isinstance(self.modalities, str) or not all(
-                isinstance(m, str) for m in self.modalities
-            ):
-                raise TypeError(
-                    f"{where}: `modalities` must be a tuple of names, got {self.modalities!r}"
+            names = self.modalities
+            if isinstance(names, str) or not isinstance(names, tuple | list):
+                raise TypeError(f"{where}: `modalities` must be a tuple of names, got {names!r}")
+            if not names or not all(isinstance(m, str) for m in names):
+                raise ValueError(
+                    f"{where}: `modalities` must be a non-empty tuple of names, got {names!r}"
                 )
-            object.__setattr__(self, "modalities", tuple(self.modalities))
-        object.__setattr__(self, "normalized", bool(self.normalized))
+            object.__setattr__(self, "modalities", tuple(names))
+        if not isinstance(self.normalized, bool):
+            raise TypeError(f"{where}: `normalized` must be True or False, got {self.normalized!r}")
 
     def serves(self, modality: str) -> bool:
         """Whether the family builds towers for `modality`."""
@@ -128,12 +134,15 @@ _state = {"loaded": False}
 
 
 def _load() -> None:
-    """Register the guide's families, once (the generic one is registered below)."""
-    with _lock:
-        if _state["loaded"]:
-            return
-        _state["loaded"] = True  # before importing: its registrations come back here
+    """Register the guide's families, once (the generic one is registered below).
+
+    Not under `_lock`: the import system serialises the import itself (a thread that
+    imported the guide first would otherwise wait on the lock while holding the
+    guide's import lock), and the guide's own registrations, which call back here,
+    get the module being built. A failed import is raised again at the next lookup."""
+    if not _state["loaded"]:
         importlib.import_module(GUIDE_TOWERS)
+        _state["loaded"] = True
 
 
 def register_towers(family: TowerFamily, *, replace: bool = False) -> TowerFamily:
@@ -175,8 +184,16 @@ def tower_names() -> tuple[str, ...]:
 
 
 def get_towers(name: str) -> TowerFamily:
-    """The family registered as `name` (a one-line error listing them when none is)."""
-    return _families[check_choice(name, "towers", tower_names())]
+    """The family registered as `name`; else an `UnknownTowersError` (a ValueError) in
+    one line, listing the registered ones (a family of yours is registered by the
+    module that defines it: `--import MODULE` on the command line)."""
+    names = tower_names()
+    if isinstance(name, str) and name not in names:
+        raise UnknownTowersError(
+            f"`{shown('towers')}` must be one of {names}, got {name!r} (a family of yours: "
+            "import the module that registers it, --import MODULE on the command line)"
+        )
+    return _families[check_choice(name, "towers", names)]
 
 
 def default_towers(data: Any) -> str:
@@ -275,8 +292,8 @@ def make_decoder(
     decoder = family.decoder(modality, data, d_in, key=key)
     if not isinstance(decoder, AbstractDecoder):
         raise TypeError(
-            f"the decoder factory of modality {modality!r} must return an "
-            f"AbstractDecoder, got {type(decoder).__name__}"
+            f"the decoder factory of modality {modality!r} (`towers` {towers!r}) must return "
+            f"an AbstractDecoder, got {type(decoder).__name__}"
         )
     return decoder
 

@@ -35,6 +35,7 @@ from ..distributed import check_batch_size, data_mesh, local_copy, replicate
 from ..losses import shared_latent_loss
 from ..metrics import retrieval_metrics
 from ..modalities import UnknownModalityError
+from ..nn import UnknownTowersError
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
 from ._evaluate import embed, non_finite
@@ -223,7 +224,7 @@ def _fit(
             raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
         try:
             saved = TrainConfig.from_json(read_text(out / CONFIG))
-        except UnknownModalityError as error:
+        except (UnknownModalityError, UnknownTowersError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r}: {error}") from None
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
@@ -381,7 +382,7 @@ def load_run(
         raise CheckpointError(f"{str(directory)!r} has no {CONFIG}")
     try:
         config = TrainConfig.from_json(read_text(config_path))
-    except UnknownModalityError as error:  # a run on a modality of yours: --import it
+    except (UnknownModalityError, UnknownTowersError) as error:  # yours: --import it
         raise CheckpointError(f"{str(config_path)!r}: {error}") from None
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{str(config_path)!r} is corrupt: {error}") from None

@@ -210,7 +210,11 @@ class GratingSetDecoder(AbstractDecoder):
         of `S`. (Compared directly, a candidate became the tone as one grating shows it,
         and only the order it was matched in rendered it right: on the default run,
         greedy audio->image R@10 0.500 in that order against 0.404 in a random one;
-        through `S`, 0.683 and 0.662, `research/grating_sampler`.)"""
+        through `S`, 0.683 and 0.662, `research/grating_sampler`.) Along the directions
+        where `S` is near zero (those of the Gram matrix's smallest eigenvalues) a
+        candidate gets almost no gradient; they are the directions a render barely shows
+        (`B^T v` has norm `sqrt(g)` for an eigenvalue `g`), so what stays there of the
+        initialisation changes an image little."""
         candidates, logits = output
         wanted = self.coefficients(target)
         height, width, _ = self.image_shape
