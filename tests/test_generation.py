@@ -280,6 +280,7 @@ def test_frozen_steps_train_the_generators_alone(tmp_path):
     gradients, Adam's momentum or the weight decay) and the generators do."""
     from eqx_multimodal.data import SyntheticConfig
     from eqx_multimodal.training import fit
+    from eqx_multimodal.training._checkpoint import read_index
 
     data = SyntheticConfig(
         image_shape=(8, 8, 1), vocab_size=50, seq_length=8, sample_rate=4000, duration=0.25
@@ -294,6 +295,7 @@ def test_frozen_steps_train_the_generators_alone(tmp_path):
         latent_dim=16,
         d_model=16,
         checkpoint_every=1,
+        eval_every=1,
         keep=10,
         generation=GenerationConfig(width=16, z_dim=4, frozen_steps=2),
     )
@@ -311,6 +313,9 @@ def test_frozen_steps_train_the_generators_alone(tmp_path):
     assert not tree_equal(params(at[2].model), params(at[3].model))  # the last joint step
     assert tree_equal(params(at[3].model), params(at[5].model))
     assert not tree_equal(params(at[3].generators), params(at[5].generators))
+    # Validated every step, the frozen model scores the same from step 3 on: the best
+    # checkpoint is the last, whose generators trained alone, not an earlier one.
+    assert read_index(tmp_path / "run")["best"]["step"] == 5
     # The phases are fixed by `steps`: a resumed run may not move them.
     longer = dataclasses.replace(config, steps=7)
     with pytest.raises(ValueError, match="cannot resume with `steps` 7"):

@@ -219,6 +219,8 @@ def _fit(
     state = init_state(config)
     messages: list[str] = []
     best = -math.inf
+    # The last step before the generators train alone (`GenerationConfig.frozen_steps`).
+    generators_alone = config.steps - config.frozen_steps if config.frozen_steps else math.inf
     if resume:
         if not (out / CONFIG).exists():
             raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
@@ -325,7 +327,10 @@ def _fit(
                     if problem is not None:
                         raise diverged(problem, done)
                     row = {**(row or {}), **values}
-                    if values["val_score"] > best:
+                    # With generators, a checkpoint is the best only once they have
+                    # trained alone on the frozen model (whose score then stays put):
+                    # one from before would pair the model with half-trained ones.
+                    if values["val_score"] > best or done > generators_alone:
                         best = score = values["val_score"]
                 if row is not None:
                     history.append(row)
