@@ -189,6 +189,7 @@ def test_evaluate_generation_options_are_checked_for_the_kind_of_data():
         check(samples=0, data="folder")
 
 
+@pytest.mark.slow  # its fixture trains a run (23 s): the inner loop leaves it
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -284,6 +284,7 @@ def test_bad_folders_are_one_line_errors(break_it, message, folder, tmp_path, ca
     assert message in err and len(err.splitlines()) == 1 and "--data" in err
 
 
+@pytest.mark.slow  # its fixture trains a run (16 s): the inner loop leaves it
 def test_a_folder_too_small_to_split_and_a_run_of_other_shapes(run, tmp_path, capsys):
     tiny = labelled_folder(tmp_path / "tiny", n=3)
     assert run_cli(["train", "--data", str(tiny), "--out", str(tmp_path / "r"), "--no-report"]) == 2
