@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from _scoring import audio_to_image
 
 from eqx_multimodal.cli._data_options import held_out_gallery
-from eqx_multimodal.guide import reference_coherence
 from eqx_multimodal.guide.towers._set_decoder import _draw
 from eqx_multimodal.training import generative_model, load_run
 
@@ -67,15 +67,7 @@ print("first row's probs, clip 0:", probs[0, 0].round(2))
 
 
 def score(images):
-    return reference_coherence(
-        np.asarray(images),
-        np.asarray(items["audio"]),
-        source="audio",
-        target="image",
-        config=config.data,
-        key=jr.key(7),
-        real_targets=np.asarray(items["image"]),
-    )
+    return audio_to_image(images, items, config.data)
 
 
 render = jax.jit(jax.vmap(lambda c, a: decoder.render(c[a])))

@@ -15,9 +15,9 @@ import sys
 
 import jax.random as jr
 import numpy as np
+from _scoring import audio_to_image
 
 from eqx_multimodal.cli._data_options import held_out_gallery
-from eqx_multimodal.guide import reference_coherence
 from eqx_multimodal.metrics import sample_diversity
 from eqx_multimodal.training import generative_model, load_run, translate
 
@@ -33,15 +33,7 @@ greedy = translate(model, {"audio": items["audio"]}, target="image", greedy=True
 
 
 def score(images):
-    return reference_coherence(
-        np.asarray(images),
-        np.asarray(items["audio"]),
-        source="audio",
-        target="image",
-        config=config.data,
-        key=jr.key(7),
-        real_targets=np.asarray(items["image"]),
-    )
+    return audio_to_image(images, items, config.data)
 
 
 if TEMPERATURES:

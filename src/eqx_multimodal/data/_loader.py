@@ -530,15 +530,7 @@ class PairedFolder:
         kind = self.kinds[modality]
         name = os.path.normpath(record[modality])
         assert kind.read is not None
-        try:
-            item = kind.read(self.path / name, name)
-        except Exception as error:  # noqa: BLE001 - your reader's failure, with its file
-            if isinstance(error, ValueError | TypeError) and str(error).startswith(name):
-                raise
-            raise ValueError(
-                f"{name}: the {modality!r} reader failed: {type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}"
-            ) from None
+        item = _yours(kind.read, name, f"the {modality!r} reader", self.path / name, name)
         return kind.check(item, name, shape=shape)
 
     def _item(self, record: dict[str, Any], modality: str, rng: Any) -> np.ndarray:
@@ -559,13 +551,7 @@ class PairedFolder:
         if kind.transform is None:
             return item
         name = os.path.normpath(record[modality])
-        try:
-            made = kind.transform(item, rng)
-        except Exception as error:  # noqa: BLE001 - your transform's failure, with its file
-            raise ValueError(
-                f"{name}: the {modality!r} transform failed: {type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}"
-            ) from None
+        made = _yours(kind.transform, name, f"the {modality!r} transform", item, rng)
         return kind.check(made, f"{name} (after the {modality!r} transform)", shape=shape)
 
     def read(self, index: int, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
@@ -648,6 +634,21 @@ class PairedFolder:
 
     def __repr__(self) -> str:
         return f"PairedFolder({str(self.path)!r}, {len(self)} samples, {list(self.modalities)})"
+
+
+def _yours(function: Any, name: str, what: str, *args: Any) -> Any:
+    """`function(*args)`, a function of yours (a reader, a transform) at the file `name`:
+    its failure a one-line ValueError naming the file and `what` failed (an error of
+    yours that already names the file passes as it is)."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - your function's failure, with its file
+        if isinstance(error, ValueError | TypeError) and str(error).startswith(name):
+            raise
+        raise ValueError(
+            f"{name}: {what} failed: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from None
 
 
 def _most_common(values: list[int]) -> int:

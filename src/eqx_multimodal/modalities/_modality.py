@@ -14,7 +14,9 @@ import numpy as np
 DTYPES = ("float32", "int32")
 #: Names a sample of a folder or a batch already uses for something else.
 RESERVED = frozenset({"id", "latent", "alignment", "alignment_score", "label", "present", "pairs"})
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
+#: A name of a modality (and of a tower family): lower-case letters, digits and `_`,
+#: starting with a letter.
+NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 Reader = Callable[[Path, str], np.ndarray]
 Writer = Callable[[Path, np.ndarray], None]
@@ -109,7 +111,7 @@ class Modality:
 
     def __post_init__(self):
         name = self.name
-        if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED:
+        if not isinstance(name, str) or not NAME.fullmatch(name) or name in RESERVED:
             raise ValueError(
                 f"a modality's `name` is lower-case letters, digits and '_', starting with a "
                 f"letter, and none of {sorted(RESERVED)}; got {name!r}"

@@ -33,7 +33,7 @@ from ._base import AbstractDecoder, check_sampling
 from ._decoders import ImageDecoder
 from ._fusion import AttentionFusion, EarlyFusion, GatedFusion, LateFusion
 from ._shared_latent import SharedLatentModel
-from ._towers import get_towers, make_decoder
+from ._towers import check_decoder, get_towers, make_decoder
 
 
 #: The fusions a generator can use, by the name a config records.
@@ -430,12 +430,10 @@ def make_generators(
         if factory is None:
             decoder = make_decoder(target, data, d_in, towers=towers, key=decoder_key)
         else:
-            decoder = factory(spec, d_in, key=decoder_key)
-            if not isinstance(decoder, AbstractDecoder):
-                raise TypeError(
-                    f"the `generate` factory of modality {target!r} must return an "
-                    f"AbstractDecoder, got {type(decoder).__name__}"
-                )
+            decoder = check_decoder(
+                factory(spec, d_in, key=decoder_key),
+                f"the `generate` factory of modality {target!r}",
+            )
         generators[target] = ModalityGenerator(
             target,
             tuple(m for m in names if m != target),

@@ -15,7 +15,6 @@ by name (`towers=`), as a value registered through one door, `register_towers`.
 
 import dataclasses
 import importlib
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from jaxtyping import PRNGKeyArray
 from .._validation import check_choice, check_int, shown
 from ..data import as_spec, DataSpec
 from ..modalities import get_modality
+from ..modalities._modality import NAME
 from ._base import AbstractDecoder, AbstractEncoder
 
 
@@ -35,8 +35,6 @@ FamilyDecoder = Callable[..., AbstractDecoder]
 #: The package that registers the guide's families (`"guide"`, `"sets"`): loaded on the
 #: first lookup, so that this registry (below the guide) imports nothing of it.
 GUIDE_TOWERS = "eqx_multimodal.guide.towers"
-
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class UnknownTowersError(ValueError):
@@ -92,7 +90,7 @@ class TowerFamily:
     check: Callable[[Any], None] | None = None
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
             raise ValueError(
                 "a tower family's `name` is lower-case letters, digits and '_', starting "
                 f"with a letter; got {self.name!r}"
@@ -290,11 +288,15 @@ def make_decoder(
     if family.decoder is None:
         raise ValueError(f"`towers` {towers!r} build no decoders (TowerFamily.decoder is None)")
     decoder = family.decoder(modality, data, d_in, key=key)
+    where = f"the decoder factory of modality {modality!r} (`towers` {towers!r})"
+    return check_decoder(decoder, where)
+
+
+def check_decoder(decoder: Any, factory: str) -> AbstractDecoder:
+    """`decoder`, if it is an `AbstractDecoder`; else a one-line error naming the
+    `factory` that made it."""
     if not isinstance(decoder, AbstractDecoder):
-        raise TypeError(
-            f"the decoder factory of modality {modality!r} (`towers` {towers!r}) must return "
-            f"an AbstractDecoder, got {type(decoder).__name__}"
-        )
+        raise TypeError(f"{factory} must return an AbstractDecoder, got {type(decoder).__name__}")
     return decoder
 
 
