@@ -15,8 +15,8 @@ from eqx_multimodal.data import (
     SyntheticConfig,
     text_from_latent,
 )
-from eqx_multimodal.data._synthetic import image_pattern
 from eqx_multimodal.guide import _ceilings as ceilings
+from eqx_multimodal.guide._synthetic import image_pattern
 
 
 def brute_log_permanent(logits):

@@ -91,9 +91,9 @@ def test_the_api_check_names_a_missing_entry():
     required = hooks.required_anchors()
     assert "eqx_multimodal.metrics.retrieval_metrics" in required
     # A top-level re-export needs its subpackage's entry.
-    assert required["eqx_multimodal.data.SyntheticConfig"] in {
-        "eqx_multimodal.SyntheticConfig",
-        "eqx_multimodal.data.SyntheticConfig",
+    assert required["eqx_multimodal.data.PairedDataset"] in {
+        "eqx_multimodal.PairedDataset",
+        "eqx_multimodal.data.PairedDataset",
     }
     assert hooks.missing_entries(required) == []
     anchors = set(required) - {"eqx_multimodal.metrics.retrieval_metrics"}

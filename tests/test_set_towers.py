@@ -30,7 +30,7 @@ from eqx_multimodal.training import evaluate
 
 
 def _pattern(z, size=32):
-    return em.data._synthetic.image_pattern(jnp.asarray(z, jnp.float32), size, size)
+    return em.guide._synthetic.image_pattern(jnp.asarray(z, jnp.float32), size, size)
 
 
 @pytest.mark.slow

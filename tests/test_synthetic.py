@@ -10,8 +10,8 @@ from hypothesis import given
 import eqx_multimodal as em
 from eqx_multimodal import testing
 from eqx_multimodal._validation import seed_key
-from eqx_multimodal.data._synthetic import audio_tone, token_logits
 from eqx_multimodal.guide import _formulas as ref, alignment_dependence
+from eqx_multimodal.guide._synthetic import audio_tone, token_logits
 
 from .helpers import tree_allclose, tree_equal
 

@@ -5,24 +5,15 @@ import importlib.metadata
 from .data import (
     AbstractDataset as AbstractDataset,
     ArrayDataset as ArrayDataset,
-    audio_from_latent as audio_from_latent,
     Batches as Batches,
     ByteTokenizer as ByteTokenizer,
     DataSpec as DataSpec,
     GrainSource as GrainSource,
-    image_from_latent as image_from_latent,
     load_paired_folder as load_paired_folder,
     PairedDataset as PairedDataset,
     PairedFolder as PairedFolder,
-    sample_from_latent as sample_from_latent,
     save_paired_folder as save_paired_folder,
-    sharded_synthetic_batch as sharded_synthetic_batch,
     split_indices as split_indices,
-    synthetic_batch as synthetic_batch,
-    synthetic_item as synthetic_item,
-    SyntheticConfig as SyntheticConfig,
-    SyntheticDataset as SyntheticDataset,
-    text_from_latent as text_from_latent,
 )
 from .distributed import (
     data_mesh as data_mesh,
@@ -56,16 +47,33 @@ _SUBPACKAGES = (
 )
 
 
-def __getattr__(name: str) -> object:
-    if name in _SUBPACKAGES:
-        import importlib
+#: The guide's synthetic data, at the package's face as before it moved to
+#: `eqx_multimodal.guide`; loaded on first use.
+_FROM_THE_GUIDE = (
+    "audio_from_latent",
+    "image_from_latent",
+    "sample_from_latent",
+    "sharded_synthetic_batch",
+    "synthetic_batch",
+    "synthetic_item",
+    "SyntheticConfig",
+    "SyntheticDataset",
+    "text_from_latent",
+)
 
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _FROM_THE_GUIDE:
+        return getattr(importlib.import_module(".guide", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_SUBPACKAGES})
+    return sorted({*globals(), *_SUBPACKAGES, *_FROM_THE_GUIDE})
 
 
 try:

@@ -27,8 +27,6 @@ BatchWaveform: TypeAlias = Float[Array, "batch samples"]
 BatchLatent: TypeAlias = Float[Array, "batch latent_dim"]
 BatchEmbedding: TypeAlias = Float[Array, "batch d_model"]
 
-MODALITIES: tuple[str, ...] = ("image", "text", "audio")
-
 
 def pair_names(modalities: tuple[str, ...]) -> list[tuple[str, str]]:
     """Every unordered pair of `modalities`, in order: the contrastive pairs."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._types import MODALITIES
+from ..guide import GUIDE_MODALITIES as MODALITIES
 from ._errors import CommandError
 
 
@@ -176,7 +176,7 @@ def given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """The `SyntheticConfig` of the data options, with `overrides` (e.g. `alignment=0.0`)."""
-    from ..data import SyntheticConfig
+    from ..guide import SyntheticConfig
 
     fields = {
         name: data_option(args, name)

@@ -236,7 +236,7 @@ def held_out_gallery(data: Any, size: int, seed: int) -> dict[str, Any]:
     generation run's figure read on synthetic runs."""
     import numpy as np
 
-    from ..data import SyntheticDataset
+    from ..guide import SyntheticDataset
     from ..training import stream_key, TEST_STREAM
 
     dataset = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))

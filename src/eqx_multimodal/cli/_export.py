@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from .._progress import progress
     from .._validation import check_int, seed_key
-    from ..data import PairedFolderWriter, SyntheticDataset
+    from ..data import PairedFolderWriter
+    from ..guide import SyntheticDataset
 
     out: Path = args.out
     if not out.parent.is_dir():

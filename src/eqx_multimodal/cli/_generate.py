@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from .._io import write_atomic
     from .._progress import progress
     from .._validation import check_fits, check_int, seed_key
-    from ..data import SyntheticDataset
+    from ..guide import SyntheticDataset
     from ._tables import format_table
 
     check_out_file(args.out, ".npz")

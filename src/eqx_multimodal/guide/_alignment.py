@@ -5,7 +5,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._types import Image, Latent, Tokens, Waveform
-from ..data import audio_tone, image_pattern, SyntheticConfig, token_groups
+from ._synthetic import audio_tone, image_pattern, token_groups
+from ._synthetic_config import SyntheticConfig
 
 
 def _correlation(a: Array, b: Array) -> Float[Array, ""]:

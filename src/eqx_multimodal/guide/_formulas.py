@@ -12,7 +12,7 @@ import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
-from ..data._config import num_audio_samples
+from ._synthetic_config import num_audio_samples
 
 
 def reference_image(

@@ -4,7 +4,9 @@
 Their folders keep the format of `eqx_multimodal.data` (PNG images, 16-bit WAV at the
 folder's rate, `text.jsonl`), with the transforms of `PairedFolder` (resizing,
 resampling, cropping, a tokenizer): the image's `read` and `write` are its plain PNG
-codec; audio (one rate a folder) and text (one file a folder) have none.
+codec; audio (one rate a folder) and text (one file a folder) have none. The guide's
+synthetic data renders them by its own formulas (`eqx_multimodal.guide`), so they
+register no `render`.
 """
 
 from pathlib import Path
@@ -14,7 +16,6 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..data._codecs import IMAGE_SCALE, quantise_image, read_image, write_image
-from ..data._synthetic import audio_from_latent, image_from_latent, text_from_latent
 from ..nn._base import AbstractDecoder, AbstractEncoder
 from ..nn._decoders import AudioDecoder, ImageDecoder, SpectrogramDecoder, TextDecoder
 from ..nn._encoders import AudioEncoder, ImageEncoder, TextEncoder
@@ -90,25 +91,6 @@ def audio_generator(spec: Any, d_in: int, *, key: PRNGKeyArray) -> AbstractDecod
     return SpectrogramDecoder(d_in, samples, n_fft=n_fft, hop_length=max(1, n_fft // 4), key=key)
 
 
-def render_image(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
-    """The guide's image (`data.image_from_latent`) of `config.image_shape`."""
-    return image_from_latent(latent, alignment, key=key, shape=config.image_shape)
-
-
-def render_text(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
-    """The guide's tokens (`data.text_from_latent`)."""
-    return text_from_latent(
-        latent, alignment, key=key, vocab_size=config.vocab_size, seq_length=config.seq_length
-    )
-
-
-def render_audio(latent: Any, alignment: Any, *, key: PRNGKeyArray, config: Any) -> Any:
-    """The guide's tones (`data.audio_from_latent`)."""
-    return audio_from_latent(
-        latent, alignment, key=key, sample_rate=config.sample_rate, duration=config.duration
-    )
-
-
 def draw_image(ax: Any, item: np.ndarray) -> None:
     """The image, grey when it has neither 3 nor 4 channels."""
     image = np.clip(np.asarray(item, np.float64), 0.0, 1.0)
@@ -138,7 +120,6 @@ IMAGE = register_modality(
         encoder=image_encoder,
         decoder=image_decoder,
         draw=draw_image,
-        render=render_image,
     )
 )
 TEXT = register_modality(
@@ -149,7 +130,6 @@ TEXT = register_modality(
         encoder=text_encoder,
         decoder=text_decoder,
         draw=draw_text,
-        render=render_text,
     )
 )
 AUDIO = register_modality(
@@ -161,6 +141,5 @@ AUDIO = register_modality(
         decoder=audio_decoder,
         generate=audio_generator,
         draw=draw_audio,
-        render=render_audio,
     )
 )

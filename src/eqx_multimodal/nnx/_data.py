@@ -17,10 +17,10 @@ from .._validation import (
     check_shape,
     is_traced,
 )
-from ..data import (
+from ..data import PairedDataset
+from ..guide import (
     audio_from_latent,
     image_from_latent,
-    PairedDataset,
     SyntheticConfig,
     SyntheticDataset,
     text_from_latent,

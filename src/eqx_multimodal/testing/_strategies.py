@@ -17,9 +17,9 @@ import jax.random as jr
 import jaxtyping
 import numpy as np
 
-from .._types import MODALITIES
 from .._validation import MAX_SEED
-from ..data import PairedDataset, synthetic_batch, synthetic_item, SyntheticConfig
+from ..data import PairedDataset
+from ..guide import GUIDE_MODALITIES as MODALITIES, synthetic_batch, synthetic_item, SyntheticConfig
 from ..modalities import get_modality
 
 

@@ -11,6 +11,10 @@ from ._config import (
     MAX_COUNT as MAX_COUNT,
     TrainConfig as TrainConfig,
 )
+from ._data_config import (
+    AbstractDataConfig as AbstractDataConfig,
+    register_data_config as register_data_config,
+)
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (
     fit as fit,
@@ -44,7 +48,6 @@ from ._step import (
     stream_key as stream_key,
     TEST_STREAM as TEST_STREAM,
     TRAIN_STREAM as TRAIN_STREAM,
-    training_alignment as training_alignment,
     TrainState as TrainState,
     VALIDATION_STREAM as VALIDATION_STREAM,
 )
@@ -53,3 +56,12 @@ from ._translate import (
     generative_model as generative_model,
     translate as translate,
 )
+
+
+def __getattr__(name: str):
+    # `training_alignment`, the guide's curriculum, moved to `eqx_multimodal.guide`.
+    if name == "training_alignment":
+        import importlib
+
+        return getattr(importlib.import_module("eqx_multimodal.guide"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,9 +5,10 @@ from typing import Any
 
 from .._io import loads
 from .._validation import check_choice, check_int, check_real, check_seed, shown
-from ..data import DataSpec, SyntheticConfig
+from ..data import DataSpec
 from ..losses import LossWeights
 from ..nn import default_towers, FUSIONS, get_towers
+from ._data_config import AbstractDataConfig, data_from_dict, data_to_dict, default_data_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +71,8 @@ class GenerationConfig:
 MAX_COUNT = 2**31 - 1
 
 
-def _default_data() -> SyntheticConfig:
-    return SyntheticConfig()
+def _default_data() -> AbstractDataConfig:
+    return default_data_config()()
 
 
 def default_loss() -> LossWeights:
@@ -84,9 +85,10 @@ def default_loss() -> LossWeights:
 class TrainConfig:
     """Everything a training run depends on; saved as `config.json` in the run's folder.
 
-    Data: `data` is a `SyntheticConfig` (the built-in synthetic data, made fresh every
-    step from the seed; its alignment is the target alignment) or the `DataSpec` of a
-    dataset of your own, passed to `fit` (the spec fixes the model's shapes).
+    Data: `data` is a data config (an `AbstractDataConfig`: data made fresh every step
+    from the seed, by default the guide's `SyntheticConfig`, whose alignment is the
+    target alignment) or the `DataSpec` of a dataset of your own, passed to `fit` (the
+    spec fixes the model's shapes).
     Loss: `loss` defaults to the contrastive terms alone (no
     decoders), as on the command line; pass `LossWeights(...)` for reconstruction.
     Optimisation: AdamW with linear warm-up and cosine decay, gradient clipping by global
@@ -94,7 +96,7 @@ class TrainConfig:
     for normalised latents and 1 for the `"sets"` towers). `rerank_top` and
     `rerank_weight` are the evaluation's re-ranking (`evaluate`'s, with a re-ranker
     such as the guide's `SetReranker` of image <-> audio for the `"sets"` towers).
-    Curriculum (synthetic data): when `curriculum_start` is set, the training alignment
+    Curriculum (the guide's synthetic data): when `curriculum_start` is set, the training alignment
     moves linearly from it to the target over the first `curriculum_fraction` of the
     steps (validation and evaluation always use the target).
 
@@ -108,7 +110,7 @@ class TrainConfig:
     ```
     """
 
-    data: SyntheticConfig | DataSpec = dataclasses.field(default_factory=_default_data)
+    data: AbstractDataConfig | DataSpec = dataclasses.field(default_factory=_default_data)
     towers: str | None = None
     steps: int = 2000
     batch_size: int = 256
@@ -136,9 +138,10 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.data, Mapping):  # as read from JSON, or written by hand
             object.__setattr__(self, "data", _data_from_dict(self.data))
-        if not isinstance(self.data, SyntheticConfig | DataSpec):
+        if not isinstance(self.data, AbstractDataConfig | DataSpec):
             raise TypeError(
-                f"`data` must be a SyntheticConfig or a DataSpec, got {self.data!r:.80}"
+                f"`data` must be a data config (such as a SyntheticConfig) or a DataSpec, got "
+                f"{self.data!r:.80}"
             )
         if len(self.spec.modalities) < 2:
             raise ValueError(
@@ -172,7 +175,7 @@ class TrainConfig:
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"`loss` must be a LossWeights, got {self.loss!r}")
         if self.curriculum_start is not None:
-            if not isinstance(self.data, SyntheticConfig):
+            if not isinstance(self.data, AbstractDataConfig):
                 raise ValueError("`curriculum_start` needs synthetic data (a SyntheticConfig)")
             check_real(self.curriculum_start, "curriculum_start", low=0.0, high=1.0)
         check_real(self.curriculum_fraction, "curriculum_fraction", low=0.0, high=1.0)
@@ -201,6 +204,8 @@ class TrainConfig:
                 )
         if family.check is not None:
             family.check(self)  # a run its towers cannot serve: a one-line error
+        if isinstance(self.data, AbstractDataConfig):
+            self.data.check(self)  # a run its data cannot serve: a one-line error
 
     @property
     def frozen_steps(self) -> int:
@@ -210,13 +215,14 @@ class TrainConfig:
 
     @property
     def synthetic(self) -> bool:
-        """Whether the run trains on the built-in synthetic data."""
-        return isinstance(self.data, SyntheticConfig)
+        """Whether the run trains on data it makes itself (a data config, such as the
+        guide's `SyntheticConfig`), not on a dataset."""
+        return isinstance(self.data, AbstractDataConfig)
 
     @property
     def spec(self) -> DataSpec:
         """The shapes of the data the model reads."""
-        return self.data.spec if isinstance(self.data, SyntheticConfig) else self.data
+        return self.data.spec if isinstance(self.data, AbstractDataConfig) else self.data
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -225,13 +231,15 @@ class TrainConfig:
     @property
     def alignment(self) -> float:
         """The target alignment of the synthetic data."""
-        if not isinstance(self.data, SyntheticConfig):
+        alignment = getattr(self.data, "alignment", None)
+        if alignment is None:
             raise ValueError("a run on a dataset has no synthetic alignment")
-        return float(self.data.alignment)
+        return float(alignment)
 
-    def synthetic_config(self) -> SyntheticConfig:
-        """The synthetic data's configuration (an error for a run on a dataset)."""
-        if not isinstance(self.data, SyntheticConfig):
+    def synthetic_config(self) -> AbstractDataConfig:
+        """The data config of a run that makes its data (an error for a run on a
+        dataset)."""
+        if not isinstance(self.data, AbstractDataConfig):
             raise ValueError("this run trains on a dataset, not on synthetic data")
         return self.data
 
@@ -246,8 +254,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (see `from_dict`)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if isinstance(self.data, SyntheticConfig):
-            fields["data"] = self.data.to_dict()
+        if isinstance(self.data, AbstractDataConfig):
+            fields["data"] = data_to_dict(self.data)
         else:
             fields["data"] = {"dataset": self.data.to_dict()}
         fields["loss"] = self.loss.to_dict()
@@ -288,8 +296,7 @@ class TrainConfig:
         return cls.from_dict(loads(text, "config.json"))
 
 
-def _data_from_dict(fields: Mapping[str, Any]) -> SyntheticConfig | DataSpec:
+def _data_from_dict(fields: Mapping[str, Any]) -> AbstractDataConfig | DataSpec:
     if "dataset" in fields:
         return DataSpec.from_dict(fields["dataset"])
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    return SyntheticConfig(**values)
+    return data_from_dict(fields)

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .._validation import check_int, check_real
-from ..data import PairedDataset, PairedFolder, SyntheticConfig, SyntheticDataset, Tokenizer
+from ..data import PairedDataset, PairedFolder, Tokenizer
 from ..losses import reconstruction_terms
 from ..metrics import (
     label_precision,
@@ -22,6 +22,7 @@ from ..metrics import (
 )
 from ..modalities import get_modality
 from ..nn import SharedLatentModel
+from ._data_config import AbstractDataConfig
 from ._rerank import AbstractReranker, bucket
 
 
@@ -131,18 +132,18 @@ def non_finite(latents: dict[str, np.ndarray]) -> str | None:
 
 def _items(data: Any, gallery: int | None, key: PRNGKeyArray | None) -> tuple[dict, dict]:
     """The arrays to evaluate on, and what to record about them."""
-    if isinstance(data, SyntheticConfig):
+    if isinstance(data, AbstractDataConfig):
         if gallery is None or key is None:
             raise ValueError("evaluating on synthetic data needs a `gallery` size and a `key`")
         check_int(gallery, "gallery", minimum=2)  # one item retrieves nothing
-        dataset = SyntheticDataset(data, gallery, key=key).materialise(CHUNK)
-        items = {k: np.asarray(v) for k, v in dataset[:].items()}
-        return items, {"gallery": gallery, "alignment": float(data.alignment)}
+        items = data.gallery(gallery, key=key)
+        return items, {"gallery": gallery, **data.evaluation_record()}
     if isinstance(data, PairedFolder):
         data = data.load()
     if not isinstance(data, PairedDataset):
         raise TypeError(
-            f"`data` must be a SyntheticConfig, a PairedDataset or a PairedFolder, got {data!r:.80}"
+            f"`data` must be a data config (such as a SyntheticConfig), a PairedDataset or a "
+            f"PairedFolder, got {data!r:.80}"
         )
     items = {k: jax.tree.map(np.asarray, v) for k, v in data[:].items() if k != "pairs"}
     return items, {"gallery": len(data)}
@@ -150,7 +151,7 @@ def _items(data: Any, gallery: int | None, key: PRNGKeyArray | None) -> tuple[di
 
 def evaluate(
     model: SharedLatentModel,
-    data: SyntheticConfig | PairedDataset | PairedFolder,
+    data: AbstractDataConfig | PairedDataset | PairedFolder,
     *,
     gallery: int | None = None,
     key: PRNGKeyArray | None = None,
@@ -166,8 +167,9 @@ def evaluate(
     **Arguments:**
 
     - `model`: a `SharedLatentModel`.
-    - `data`: a `SyntheticConfig` (a gallery of `gallery` items of the stream `key` is
-        made), or a dataset of your own (`PairedDataset`, `PairedFolder`): every sample.
+    - `data`: a data config such as the guide's `SyntheticConfig` (a gallery of
+        `gallery` items of the stream `key` is made), or a dataset of your own
+        (`PairedDataset`, `PairedFolder`): every sample.
     - `gallery`, `key`: keyword only. For synthetic data.
     - `modalities`: keyword only. Which of the model's modalities to evaluate (default
         all).

@@ -6,8 +6,9 @@ model reads (`spec`), how one step's batch is made or read and the step taken
 the data's position in each checkpoint's index) and whether a resumed run may continue
 on it. `fit` itself then has no branch on the kind of data. Two final sources:
 
-- `SyntheticSource`: the guide's synthetic data, item `i` of step `k` a pure function
-    of the training stream's key, `k` and `i`, rendered inside the jitted step;
+- `SyntheticSource`: data a run makes itself (a data config, such as the guide's
+    `SyntheticConfig`), item `i` of step `k` a pure function of the training stream's
+    key, `k` and `i`, made inside the jitted step;
 - `DatasetSource`: a dataset of your own (arrays, a paired folder, or grain over
     either), read on the host by a `BatchStream` and placed on the mesh.
 """
@@ -30,12 +31,10 @@ from ..data import (
     GrainSource,
     PairedDataset,
     PairedFolder,
-    SyntheticConfig,
-    SyntheticDataset,
 )
 from ..distributed import process_rows, shard_batch
 from ._config import TrainConfig
-from ._evaluate import CHUNK
+from ._data_config import AbstractDataConfig
 from ._folder import DATA
 from ._step import (
     make_batch_step,
@@ -104,13 +103,15 @@ class AbstractDataSource(eqx.Module):
 
 
 class SyntheticSource(AbstractDataSource):
-    """The guide's synthetic data, made inside the jitted step (`make_step`): the batch
-    of step `k` is items `0 .. batch_size - 1` of the training stream's key folded with
-    `k`, at the run's alignment (its curriculum, if any); validation uses the first
-    `val_gallery` items of the validation stream, at the target alignment. Nothing is
-    recorded beside `config.json`, which holds the whole `SyntheticConfig`.
+    """Data a run makes itself, inside the jitted step (`make_step`), from a data config
+    (`AbstractDataConfig`, such as the guide's `SyntheticConfig`): the batch of step `k`
+    is made from the training stream's key folded with `k` (`config.batch`; the guide's:
+    items `0 .. batch_size - 1` at the run's alignment, its curriculum if any);
+    validation uses the `val_gallery` items of the validation stream (`config.gallery`).
+    Nothing is recorded beside `config.json`, which holds the whole data config.
 
     ```python
+    >>> from eqx_multimodal.guide import SyntheticConfig
     >>> source = SyntheticSource(SyntheticConfig())
     >>> source.spec.modalities
     ('image', 'text', 'audio')
@@ -118,11 +119,14 @@ class SyntheticSource(AbstractDataSource):
     ```
     """
 
-    config: SyntheticConfig
+    config: AbstractDataConfig
 
     def __check_init__(self):
-        if not isinstance(self.config, SyntheticConfig):
-            raise TypeError(f"`config` must be a SyntheticConfig, got {self.config!r:.80}")
+        if not isinstance(self.config, AbstractDataConfig):
+            raise TypeError(
+                f"`config` must be a data config (such as a SyntheticConfig), got "
+                f"{self.config!r:.80}"
+            )
 
     @property
     def spec(self) -> DataSpec:
@@ -140,12 +144,8 @@ class SyntheticSource(AbstractDataSource):
 
     def validation_items(self, config: TrainConfig, *, talk: bool) -> dict[str, Any]:
         with phase(f"building the validation gallery of {config.val_gallery}", enabled=talk):
-            gallery = SyntheticDataset(
-                self.config,
-                config.val_gallery,
-                key=stream_key(config.seed, VALIDATION_STREAM),
-            )
-            return {k: np.asarray(v) for k, v in gallery.materialise(CHUNK)[:].items()}
+            key = stream_key(config.seed, VALIDATION_STREAM)
+            return self.config.gallery(config.val_gallery, key=key)
 
 
 def _unwrap(dataset: Any) -> PairedDataset | PairedFolder:
@@ -283,7 +283,7 @@ def data_source(
     info: Mapping[str, Any] | None = None,
 ) -> AbstractDataSource:
     """The source a run of `config` trains on: `data` when it is a source already, else
-    the synthetic data of `config.data` (a `SyntheticConfig`) or the dataset `data`
+    the data `config.data` makes (a data config, such as a `SyntheticConfig`) or the dataset `data`
     (with `validation` and `info`, see `DatasetSource`); checked against `config`.
 
     ```python
@@ -299,7 +299,7 @@ def data_source(
                 "pass them to its constructor"
             )
         source = data
-    elif isinstance(config.data, SyntheticConfig):
+    elif isinstance(config.data, AbstractDataConfig):
         if data is not None or validation is not None:
             raise ValueError(
                 "`data` and `validation` are for runs on a dataset; this config's data is "

@@ -13,7 +13,6 @@ from jax.sharding import Mesh
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from .._validation import seed_key
-from ..data import sharded_synthetic_batch
 from ..distributed import (
     batch_sharding,
     check_batch_size,
@@ -145,17 +144,6 @@ def init_state(config: TrainConfig) -> TrainState:
     )
 
 
-def training_alignment(config: TrainConfig, step: Int[Array, ""]) -> Array:
-    """The alignment of the synthetic training data at `step` (the curriculum, if any)."""
-    target = jnp.asarray(config.alignment, jnp.float32)
-    if config.curriculum_start is None:
-        return target
-    span = max(1.0, config.curriculum_fraction * config.steps)
-    progress = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
-    start = jnp.asarray(config.curriculum_start, jnp.float32)
-    return start + (target - start) * progress
-
-
 def _make_update(config: TrainConfig, mesh: Mesh):
     """One optimiser step on a batch; the new state is replicated on `mesh`."""
     optimizer = make_optimizer(config)
@@ -279,13 +267,9 @@ def make_step(
 
     @eqx.filter_jit
     def step(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
-        alignment = training_alignment(config, state.step)
-        batch_config = eqx.tree_at(lambda c: c.alignment, data, alignment)
-        batch = sharded_synthetic_batch(
-            0, config.batch_size, key=jr.fold_in(key, state.step), config=batch_config, mesh=mesh
-        )
+        batch, reported = data.batch(config, state.step, key=jr.fold_in(key, state.step), mesh=mesh)
         state, metrics = update(state, batch)
-        return state, {"loss": metrics["loss"], "alignment": alignment, **metrics}
+        return state, {"loss": metrics["loss"], **reported, **metrics}
 
     return _on_mesh(step, mesh)
 

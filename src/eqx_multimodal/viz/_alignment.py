@@ -10,8 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_alignments, check_int, check_key
-from ..data import synthetic_batch, SyntheticConfig
-from ..guide import alignment_dependence, GUIDE_MEASURED
+from ..guide import alignment_dependence, GUIDE_MEASURED, synthetic_batch, SyntheticConfig
 from ._figure import DEFAULT_ALIGNMENTS, new_figure, save
 
 

@@ -13,13 +13,15 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_alignments, check_int, check_key
-from ..data import sample_from_latent, SyntheticConfig, token_groups
 from ..guide import (
     audio_dependence,
     folded_token_histogram,
     GUIDE_MEASURED,
     image_dependence,
+    sample_from_latent,
+    SyntheticConfig,
     text_dependence,
+    token_groups,
 )
 from ..nn import stft_magnitude
 from ._alignment import correlation_with_clean

@@ -11,7 +11,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..._progress import progress as progress_bar
 from ..._validation import check_int, check_key
-from ...data._synthetic import IMAGE_COMPONENTS
+from .._synthetic import IMAGE_COMPONENTS
 from ._common import _chunked, _x64
 from ._image import (
     _as_statistics,

@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._validation import check_int, check_real
-from ...data._synthetic import AUDIO_COMPONENTS
+from .._synthetic import AUDIO_COMPONENTS
 from ._common import _check_alignment, _chunked, _MAX_MAGNITUDE, _TONE_HIGH, _TONE_LOW, _x64
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
-from ...data import SyntheticConfig
+from .._synthetic_config import SyntheticConfig
 from ._audio import audio_tone_set
 from ._common import _check_alignment, CEILING_PAIRS
 from ._image import fit_image_gratings, image_statistics

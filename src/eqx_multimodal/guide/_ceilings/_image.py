@@ -11,8 +11,8 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
-from ...data._synthetic import IMAGE_COMPONENTS
 from ...nn import grating_products, GUIDE_FREQUENCIES, product_weights
+from .._synthetic import IMAGE_COMPONENTS
 from ._common import _chunked, _x64
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
-from ...data._synthetic import IMAGE_COMPONENTS
+from .._synthetic import IMAGE_COMPONENTS
 from ._common import _chunked, _x64
 from ._image import (
     _as_statistics,

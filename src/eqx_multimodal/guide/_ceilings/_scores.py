@@ -17,9 +17,9 @@ from jaxtyping import Array, PRNGKeyArray
 from ..._io import read_json, write_json
 from ..._progress import phase, progress as progress_bar
 from ..._validation import check_int, check_key, check_seed, seed_key
-from ...data import synthetic_batch, SyntheticConfig
-from ...data._synthetic import AUDIO_COMPONENTS, IMAGE_COMPONENTS
 from ...metrics._retrieval import retrieval_metrics_from_scores
+from .._synthetic import AUDIO_COMPONENTS, IMAGE_COMPONENTS, synthetic_batch
+from .._synthetic_config import SyntheticConfig
 from ._assignment import _image_audio_explained
 from ._audio import audio_tone_set
 from ._common import _check_alignment, CEILING_PAIRS, CEILING_VERSION

@@ -9,7 +9,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._validation import check_int
-from ...data import token_groups
+from .._synthetic import token_groups
 from ._common import _check_alignment
 
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from jaxtyping import PRNGKeyArray
 
-from ...data import as_spec, SyntheticConfig
-from ...data._config import GUIDE_MODALITIES
+from ...data import as_spec
 from ...nn import (
     AbstractDecoder,
     AbstractEncoder,
@@ -31,6 +30,7 @@ from ...nn import (
     TokenBagDecoder,
     TowerFamily,
 )
+from .._synthetic_config import GUIDE_MODALITIES, SyntheticConfig
 from ._encoders import (
     CentredBagEncoder,
     GratingImageEncoder,

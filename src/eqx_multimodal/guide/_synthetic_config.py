@@ -1,13 +1,18 @@
+"""The guide's synthetic data, described: `SyntheticConfig`, the default data of a run
+(a data config of the core's `training.AbstractDataConfig`, registered by the guide)."""
+
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+import numpy as np
+from jax.sharding import Mesh
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._types import MODALITIES, ScalarLike
+from .._types import ScalarLike
 from .._validation import (
     check_int,
     check_modalities,
@@ -16,8 +21,10 @@ from .._validation import (
     is_traced,
     shown,
 )
+from ..data._spec import _FIELDS, DataSpec
 from ..modalities import get_modality, registered_modalities
-from ._spec import _FIELDS, DataSpec
+from ..training import AbstractDataConfig, register_data_config
+from ..training._evaluate import CHUNK
 
 
 #: The most values one example of a modality may have (int32 indices and tokens).
@@ -39,7 +46,7 @@ def num_audio_samples(sample_rate: int, duration: float | int) -> int:
     return math.floor(sample_rate * duration + 1e-6)
 
 
-class SyntheticConfig(eqx.Module):
+class SyntheticConfig(AbstractDataConfig):
     """The validated, frozen configuration of the synthetic aligned data.
 
     Every static field fixes a shape, so two configurations that differ only in
@@ -64,9 +71,11 @@ class SyntheticConfig(eqx.Module):
     latent_dim: int = eqx.field(static=True)
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
 
+    kind: ClassVar[str] = "synthetic"
+
     def __init__(
         self,
-        modalities: Sequence[str] = MODALITIES,
+        modalities: Sequence[str] = GUIDE_MODALITIES,
         alignment: ScalarLike = 0.8,
         image_shape: Sequence[int] = (32, 32, 3),
         vocab_size: int = 1000,
@@ -185,11 +194,64 @@ class SyntheticConfig(eqx.Module):
             del out["shapes"]
         return out
 
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> "SyntheticConfig":
+        """The config of `to_dict`'s JSON values (lists read as tuples)."""
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
+        }
+        return cls(**values)
+
+    # -- the data-config seam (`training.AbstractDataConfig`) ------------------------
+
+    def batch(
+        self, config: Any, step: Int[Array, ""], *, key: PRNGKeyArray, mesh: Mesh
+    ) -> tuple[dict[str, Array], dict[str, Array]]:
+        """Items `0 .. batch_size - 1` of `key` at the step's alignment (the run's
+        curriculum, if any), each device rendering its own rows; reports the alignment."""
+        from ._sharded import sharded_synthetic_batch  # it renders with this config
+
+        alignment = training_alignment(config, step)
+        data = eqx.tree_at(lambda c: c.alignment, self, alignment)
+        batch = sharded_synthetic_batch(0, config.batch_size, key=key, config=data, mesh=mesh)
+        return batch, {"alignment": alignment}
+
+    def gallery(self, size: int, *, key: PRNGKeyArray) -> dict[str, np.ndarray]:
+        """Items `0 .. size - 1` of `key`, at the config's alignment."""
+        from ._synthetic_dataset import SyntheticDataset  # it is made of this config
+
+        dataset = SyntheticDataset(self, size, key=key).materialise(CHUNK)
+        return {k: np.asarray(v) for k, v in dataset[:].items()}
+
+    def evaluation_record(self) -> dict[str, Any]:
+        return {"alignment": float(self.alignment)}
+
+
+def training_alignment(config: Any, step: Int[Array, ""]) -> Array:
+    """The alignment of the synthetic training data at `step` of a run of `config` (a
+    `TrainConfig`): its data's, or the curriculum's (`curriculum_start`, moving to the
+    data's over the first `curriculum_fraction` of the steps)."""
+    target = jnp.asarray(config.alignment, jnp.float32)
+    if config.curriculum_start is None:
+        return target
+    span = max(1.0, config.curriculum_fraction * config.steps)
+    progress = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
+    start = jnp.asarray(config.curriculum_start, jnp.float32)
+    return start + (target - start) * progress
+
+
+register_data_config(SyntheticConfig, default=True)
+
 
 def renderable_modalities() -> tuple[str, ...]:
-    """The registered modalities the synthetic data can render (those with a `render`
-    function), in the order of registration."""
-    return tuple(m for m in registered_modalities() if get_modality(m).render is not None)
+    """The registered modalities the synthetic data can render (the guide's three, and
+    those registered with a `render` function), in the order of registration."""
+    return tuple(m for m in registered_modalities() if _renderable(m))
+
+
+def _renderable(name: str) -> bool:
+    """Whether the guide's formulas render `name`, or its registration has a `render`."""
+    return name in GUIDE_MODALITIES or get_modality(name).render is not None
 
 
 def _check_renderable(modalities: Any) -> None:
@@ -199,7 +261,7 @@ def _check_renderable(modalities: Any) -> None:
         return
     for name in modalities:
         if isinstance(name, str) and name in registered_modalities():
-            if get_modality(name).render is None:
+            if not _renderable(name):
                 raise ValueError(
                     f"`{shown('modalities')}`: modality {name!r} cannot be rendered from the "
                     "synthetic latent; register it with Modality(..., render=...)"

@@ -8,8 +8,8 @@ from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray
 
 from .._validation import check_key
 from ..distributed import check_batch_size, DATA_AXIS, shard_map
-from ._config import SyntheticConfig
 from ._synthetic import ordered, render_batch, Sample
+from ._synthetic_config import SyntheticConfig
 
 
 def sharded_synthetic_batch(

@@ -31,7 +31,7 @@ from jaxtyping import Array, Float, Integer, PRNGKeyArray
 from .._types import Image, Latent, ScalarLike, Tokens, Waveform
 from .._validation import check_key, is_traced
 from ..modalities import get_modality
-from ._config import num_audio_samples, SyntheticConfig
+from ._synthetic_config import num_audio_samples, SyntheticConfig
 
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -294,9 +294,37 @@ def audio_from_latent(
     return jnp.clip(wave / (jnp.max(jnp.abs(wave)) + 1e-8), -1.0, 1.0)  # as `_minmax`
 
 
+def _render_image(
+    latent: Latent, alignment: ScalarLike, *, key: PRNGKeyArray, config: Any
+) -> Image:
+    return image_from_latent(latent, alignment, key=key, shape=config.image_shape)
+
+
+def _render_text(
+    latent: Latent, alignment: ScalarLike, *, key: PRNGKeyArray, config: Any
+) -> Tokens:
+    return text_from_latent(
+        latent, alignment, key=key, vocab_size=config.vocab_size, seq_length=config.seq_length
+    )
+
+
+def _render_audio(
+    latent: Latent, alignment: ScalarLike, *, key: PRNGKeyArray, config: Any
+) -> Waveform:
+    return audio_from_latent(
+        latent, alignment, key=key, sample_rate=config.sample_rate, duration=config.duration
+    )
+
+
+#: How the guide's formulas render its three modalities (`config` a `SyntheticConfig`);
+#: a modality of yours is rendered by its registered `Modality.render`.
+GUIDE_RENDERERS = {"image": _render_image, "text": _render_text, "audio": _render_audio}
+
+
 def sample_from_latent(latent: Latent, *, key: PRNGKeyArray, config: SyntheticConfig) -> Sample:
-    """One aligned sample: every modality of `config` rendered from `latent` by its
-    registered `render` function (`eqx_multimodal.modalities.Modality`).
+    """One aligned sample: every modality of `config` rendered from `latent`, image,
+    text and audio by the guide's formulas, any other by its registered `render`
+    function (`eqx_multimodal.modalities.Modality`).
 
     Each modality has its own key, whatever else is configured, so each has its own
     noise and the image of a sample does not depend on which other modalities are
@@ -314,7 +342,7 @@ def sample_from_latent(latent: Latent, *, key: PRNGKeyArray, config: SyntheticCo
         modality_key = keys.get(name)
         if modality_key is None:
             modality_key = jr.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        render = get_modality(name).render
+        render = GUIDE_RENDERERS.get(name) or get_modality(name).render
         assert render is not None  # SyntheticConfig takes only renderable modalities
         sample[name] = render(latent, config.alignment, key=modality_key, config=config)
     sample["alignment_score"] = config.alignment
