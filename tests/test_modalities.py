@@ -8,6 +8,7 @@ import shutil
 
 import equinox as eqx
 import hypothesis.strategies as st
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -650,3 +651,39 @@ def test_the_strategies_draw_the_sizes_it_leaves_open(rendered):
             assert item["probe_o"].shape == (size, 3)
     finally:
         _forget("probe_o")
+
+
+def probe_loss(output, item):
+    """The absolute error: a loss of a modality's own."""
+    return jnp.mean(jnp.abs(output - item))
+
+
+def test_a_modality_s_own_loss_is_its_reconstruction_loss():
+    # `Modality.loss` is what `reconstruction_loss` asks (the built-ins register theirs
+    # the same way); without one, the MSE of real values.
+    from eqx_multimodal.losses import pixel_loss, reconstruction_loss
+
+    output, item = jnp.full(SHAPE, 3.0), jnp.ones(SHAPE)
+    em.register_modality(_probe(loss=probe_loss), replace=True)
+    try:
+        assert float(reconstruction_loss("probe", output, item)) == pytest.approx(2.0)
+        em.register_modality(_probe(), replace=True)
+        assert float(reconstruction_loss("probe", output, item)) == pytest.approx(4.0)
+    finally:
+        _forget("probe")
+    assert em.get_modality("image").loss is pixel_loss
+    with pytest.raises(TypeError, match="loss"):  # the dataclass's own check, or the
+        _probe(loss="mae")  # type checker's under the test suite's import hook
+
+
+def test_the_default_reconstruction_weighs_every_modality():
+    # `LossWeights()`: 0.1 for every modality of the data, a fourth one too.
+    weights = LossWeights()
+    assert weights.reconstruction == 0.1
+    assert weights.reconstruction_weight("image") == weights.reconstruction_weight("probe") == 0.1
+    assert LossWeights(**weights.to_dict()) == weights
+    named = LossWeights(reconstruction={"image": 0.5})
+    assert named.reconstruction_weight("image") == 0.5 and named.reconstruction_weight("audio") == 0
+    assert LossWeights(**named.to_dict()) == named
+    with pytest.raises(ValueError, match="reconstruction"):
+        LossWeights(reconstruction=-1.0)

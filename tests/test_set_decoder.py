@@ -164,3 +164,30 @@ def test_the_set_towers_generate_images_with_it_and_refuse_image_cycles():
     assert tree_equal(one, two)
     with pytest.raises(ValueError, match="cycle_weight"):
         generation_loss(generators, latents, batch, key=jr.key(3), cycle_weight=1.0, model=model)
+
+
+def test_the_generators_cycle_is_for_the_targets_that_decode_their_items():
+    # Cycle consistency asks no modality by name: the generic image decoder makes the
+    # image (a cycle term), the audio generator a spectrogram and text logits (none).
+    config = SyntheticConfig(image_shape=SHAPE, sample_rate=4000, duration=0.25)
+    generators = nn.make_generators(
+        config.spec, latent_dim=8, width=16, z_dim=4, towers="generic", key=jr.key(0)
+    )
+    model = nn.SharedLatentModel(config, latent_dim=8, d_model=16, towers="generic", key=jr.key(1))
+    batch = synthetic_batch(jnp.arange(4), key=jr.key(2), config=config)
+    latents = {m: jax.vmap(lambda x, m=m: model.embed(m, x))(batch[m]) for m in config.modalities}
+    _, terms = generation_loss(
+        generators, latents, batch, key=jr.key(3), cycle_weight=1.0, model=model
+    )
+    assert sorted(t for t in terms if t.startswith("gen_cycle/")) == ["gen_cycle/image"]
+    assert np.isfinite(float(terms["gen_cycle/image"]))
+    text_only = {m: latents[m] for m in ("image", "text")}
+    with pytest.raises(ValueError, match="none of \\['text'\\]"):
+        generation_loss(
+            generators,
+            text_only,
+            {"text": batch["text"]},
+            key=jr.key(3),
+            cycle_weight=1.0,
+            model=model,
+        )

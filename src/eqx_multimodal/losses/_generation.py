@@ -3,6 +3,7 @@ target modality, a reconstruction from a random non-empty subset of the other
 modalities, the VAE's KL term, and optionally cycle consistency."""
 
 from collections.abc import Mapping
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -68,10 +69,12 @@ def generation_loss(
     - `present`: optional per-modality masks of the rows that have the modality.
     - `key`: keyword only. Draws the subsets and the posterior samples.
     - `kl_weight`: keyword only. The weight of the KL term.
-    - `cycle_weight`: keyword only. The weight of cycle consistency: a generated image,
+    - `cycle_weight`: keyword only. The weight of cycle consistency: a generated item,
         encoded by `model` (whose parameters get no gradient from it), should have the
-        target's latent (cosine). Only image targets (audio would need Griffin-Lim in
-        the gradient, text is discrete).
+        target's latent (cosine). For the targets whose decoder's teacher output is
+        the item itself, of real values (an image; not the built-in audio generator's
+        spectrogram, which would need Griffin-Lim in the gradient, nor text's logits);
+        an error when no target has one.
     - `model`: keyword only. The shared-latent model, for cycle consistency.
     - `rows`: keyword only. Use only the first `rows` rows (default all).
 
@@ -118,15 +121,8 @@ def generation_loss(
         terms[f"generate/{target}"] = recon
         terms[f"kl/{target}"] = divergence
         total = total + recon + kl_weight * divergence
-        if cycle_weight > 0 and target == "image":
+        if cycle_weight > 0 and _makes_items(outputs, items):
             assert model is not None
-            if jax.tree.structure(outputs) != jax.tree.structure(items) or (
-                outputs.shape != items.shape
-            ):
-                raise ValueError(
-                    "`cycle_weight` > 0 needs an image decoder whose teacher output is the "
-                    f"image; {type(generator.decoder).__name__}'s is not (use cycle_weight=0)"
-                )
             frozen = _frozen(model)
             back = jax.vmap(lambda x: frozen.embed(target, x))(outputs)
             want = jax.lax.stop_gradient(latents[target][:count])
@@ -134,4 +130,20 @@ def generation_loss(
             cycle = jnp.sum((1 - cosine) * weight) / denominator
             terms[f"gen_cycle/{target}"] = cycle
             total = total + cycle_weight * cycle
+    if cycle_weight > 0 and targets and not any(t.startswith("gen_cycle/") for t in terms):
+        raise ValueError(
+            "`cycle_weight` > 0 needs a generator whose decoder's teacher output is its item "
+            f"(real values); none of {targets}'s is (use cycle_weight=0)"
+        )
     return total, terms
+
+
+def _makes_items(outputs: Any, items: Array) -> bool:
+    """Whether a decoder's teacher `outputs` are `items` themselves (real values of their
+    shape), so that they can be encoded again."""
+    return (
+        jax.tree.structure(outputs) == jax.tree.structure(items)
+        and outputs.shape == items.shape
+        and jnp.issubdtype(outputs.dtype, jnp.floating)
+        and jnp.issubdtype(items.dtype, jnp.floating)
+    )

@@ -22,7 +22,9 @@ class LossWeights:
 
     - `contrastive`: the weight of each pair's contrastive loss.
     - `objective`: `"clip"` (symmetric InfoNCE) or `"siglip"`.
-    - `reconstruction`: a weight per modality for decoding its own latent back.
+    - `reconstruction`: a weight per modality for decoding its own latent back
+        (`{"image": 0.1}`; a modality not named has none), or one weight for every
+        modality of the data (default 0.1; `{}` for none).
     - `cycle`: the weight of cycle consistency: a latent of modality `a`, decoded as
         modality `b` (image or audio) and encoded again, should come back to itself.
         Off by default: it costs a quarter of a training step on a CPU.
@@ -36,11 +38,7 @@ class LossWeights:
 
     contrastive: float = 1.0
     objective: str = "clip"
-    reconstruction: Mapping[str, float] | tuple[tuple[str, float], ...] = (
-        ("image", 0.1),
-        ("text", 0.1),
-        ("audio", 0.1),
-    )
+    reconstruction: float | Mapping[str, float] | tuple[tuple[str, float], ...] = 0.1
     cycle: float = 0.0
     recon_batch: int = 32
     anchor: str | None = None
@@ -48,10 +46,17 @@ class LossWeights:
     def __post_init__(self):
         check_real(self.contrastive, "contrastive", low=0.0)
         check_choice(self.objective, "objective", ("clip", "siglip"))
-        # Stored as sorted pairs, so that the weights are hashable (a static argument).
-        pairs = dict(self.reconstruction).items()
-        object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
-        for name, weight in self.reconstruction:
+        if isinstance(self.reconstruction, int | float) and not isinstance(
+            self.reconstruction, bool
+        ):
+            check_real(self.reconstruction, "reconstruction", low=0.0)
+            object.__setattr__(self, "reconstruction", float(self.reconstruction))
+            pairs = {}.items()
+        else:
+            # Stored as sorted pairs, so that the weights are hashable (a static argument).
+            pairs = dict(self.reconstruction).items()  # pyright: ignore[reportArgumentType]
+            object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
+        for name, weight in pairs:
             if isinstance(name, str):  # unregistered: an UnknownModalityError that says so
                 get_modality(name)
             check_choice(name, "reconstruction modality", registered_modalities())
@@ -69,10 +74,15 @@ class LossWeights:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description: the arguments of `LossWeights(**d)`."""
-        return dataclasses.asdict(self) | {"reconstruction": dict(self.reconstruction)}
+        weights = self.reconstruction
+        return dataclasses.asdict(self) | {
+            "reconstruction": weights if isinstance(weights, float) else dict(weights)
+        }
 
     def reconstruction_weight(self, modality: str) -> float:
         """The weight of `modality`'s reconstruction term (0 when it has none)."""
+        if isinstance(self.reconstruction, float):
+            return self.reconstruction
         return dict(self.reconstruction).get(modality, 0.0)
 
 
@@ -168,7 +178,8 @@ def shared_latent_loss(
     if weights.cycle > 0:
         for a in names:
             for b in names:
-                if a == b or b == "text" or b not in model.decoders:
+                # ids (tokens) decoded greedily carry no gradient back: no cycle into them
+                if a == b or get_modality(b).holds_ids or b not in model.decoders:
                     continue
                 start = latents[a][:rows]
                 generated = jax.vmap(lambda z: model.decode(b, z, greedy=True))(start)

@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..data._codecs import IMAGE_SCALE, quantise_image, read_image, write_image
+from ..losses._reconstruction import pixel_loss, token_cross_entropy, waveform_loss
 from ..nn._base import AbstractDecoder, AbstractEncoder
 from ..nn._decoders import AudioDecoder, ImageDecoder, SpectrogramDecoder, TextDecoder
 from ..nn._encoders import AudioEncoder, ImageEncoder, TextEncoder
@@ -120,6 +121,7 @@ IMAGE = register_modality(
         encoder=image_encoder,
         decoder=image_decoder,
         draw=draw_image,
+        loss=pixel_loss,
     )
 )
 TEXT = register_modality(
@@ -130,6 +132,7 @@ TEXT = register_modality(
         encoder=text_encoder,
         decoder=text_decoder,
         draw=draw_text,
+        loss=token_cross_entropy,
     )
 )
 AUDIO = register_modality(
@@ -141,5 +144,6 @@ AUDIO = register_modality(
         decoder=audio_decoder,
         generate=audio_generator,
         draw=draw_audio,
+        loss=waveform_loss,
     )
 )

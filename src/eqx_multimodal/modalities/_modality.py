@@ -32,6 +32,8 @@ Transform = Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
 #: `(latent, alignment, *, key, config) -> item`: render one item from the shared latent
 #: of the synthetic data (`config` a `SyntheticConfig`), in JAX.
 Renderer = Callable[..., Any]
+#: `(output, item) -> scalar`: a decoder's output against the item it should make.
+Loss = Callable[[Any, Any], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,11 @@ class Modality:
         function, as `read` (a folder travels to grain's worker processes by pickle).
         The built-in image, text and audio have the folder's own transforms instead
         (`PairedFolder`'s arguments).
+    - `loss`: optional `(output, item) -> scalar`, the reconstruction loss of a
+        decoder's output (its `teacher_output`) against the item, in JAX, for one
+        example (`losses.reconstruction_loss`). Default: the mean squared error for real
+        values, the cross-entropy of logits for ids. The built-ins': pixel MSE, token
+        cross-entropy, waveform MSE plus a multi-resolution STFT loss.
 
     ```python
     >>> import numpy as np
@@ -108,6 +115,7 @@ class Modality:
     render: Renderer | None = None
     generate: DecoderFactory | None = None
     transform: Transform | None = None
+    loss: Loss | None = None
 
     def __post_init__(self):
         name = self.name
@@ -136,7 +144,8 @@ class Modality:
             raise ValueError(f"{where}: give both `read` and `write`, or neither")
         if self.read is not None and self.suffix is None:  # a suffix alone: the folder's own
             raise ValueError(f"{where}: `read` and `write` need the files' `suffix`")
-        fields = ("read", "write", "encoder", "decoder", "draw", "render", "generate", "transform")
+        fields = ("read", "write", "encoder", "decoder", "draw", "render", "generate")
+        fields += ("transform", "loss")
         for field in fields:
             value = getattr(self, field)
             if value is not None and not callable(value):

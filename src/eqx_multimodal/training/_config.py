@@ -22,7 +22,9 @@ class GenerationConfig:
     - `weight`: the weight of the generation loss beside the shared-latent loss.
     - `kl_weight`: the weight of the KL term (per-pixel / per-bin / per-token losses
         are means, so it is small).
-    - `cycle`: the weight of cycle consistency of generated images (0: off).
+    - `cycle`: the weight of cycle consistency of generated items (0: off): those whose
+        generator decodes the item itself, of real values (images; not the built-in
+        audio generator's spectrogram, nor text).
     - `stop_gradient`: the generators read the latents without sending gradients into
         the encoders, so the shared latent space trains as without generation.
     - `rows`: use the first `rows` rows of each batch (default all).

@@ -173,8 +173,9 @@ def evaluate(
     - `gallery`, `key`: keyword only. For synthetic data.
     - `modalities`: keyword only. Which of the model's modalities to evaluate (default
         all).
-    - `tokenizer`: keyword only. The run's tokenizer: with labels and a text tower,
-        the label names are embedded as texts for zero-shot classification.
+    - `tokenizer`: keyword only. The run's tokenizer: with labels and one modality of
+        ids (the built-in text), the label names are embedded as its items for
+        zero-shot classification.
     - `reconstruction_items`: keyword only. The reconstruction losses use the first
         this many items (decoding is expensive); recorded in the result.
     - `reranker`: keyword only. A second stage of retrieval (`AbstractReranker`, e.g.
@@ -269,13 +270,16 @@ def evaluate(
             if a != b
         }
         names = getattr(data, "label_names", None)
-        if names and tokenizer is not None and "text" in chosen:
+        # The tokenizer makes the items of the one modality of ids (the built-in text).
+        of_ids = [m for m in chosen if get_modality(m).holds_ids]
+        if names and tokenizer is not None and len(of_ids) == 1:
+            (captions,) = of_ids
             texts = np.stack([tokenizer.encode(name)[0] for name in names])
-            classes = embed(model, {"text": texts})["text"]
+            classes = embed(model, {captions: texts})[captions]
             result["zero_shot"] = {
                 m: zero_shot_accuracy(latents[m][has[m]], classes, labels[has[m]])["accuracy"]
                 for m in chosen
-                if m != "text"
+                if m != captions
             }
             result["label_names"] = list(names)
     head = {

@@ -25,8 +25,9 @@ GENERATED = "generated.png"  # a generation run's samples (the command line's re
 RUN_FILES = (CONFIG, METRICS, INDEX, EVALUATION, REPORT, GENERATED, DATA)
 #: What every run writes as it starts: a folder with neither is no run's.
 _MARKERS = (METRICS, INDEX)
-#: What makes a folder a paired folder (see `eqx_multimodal.data`).
-_DATA_FILES = ("manifest.json", "text.jsonl", "image", "audio")
+#: What makes a folder a paired folder (see `eqx_multimodal.data`), besides a sub-folder
+#: of a modality kept in files.
+_DATA_FILES = ("manifest.json", "text.jsonl")
 _PARTIAL = re.compile(r"\..+\.[a-z0-9_]+\.tmp")  # `write_atomic`'s temporary files
 
 
@@ -55,7 +56,7 @@ def run_files(out: pathlib.Path) -> list[pathlib.Path]:
 def data_files(folder: pathlib.Path) -> list[str]:
     """What in `folder` makes it a paired folder (your data), if anything: its manifest,
     `text.jsonl`, or a sub-folder of a modality kept in files (yours included)."""
-    names = [*_DATA_FILES, *(m for m in file_modalities() if m not in _DATA_FILES)]
+    names = [*_DATA_FILES, *file_modalities()]
     return [name for name in names if os.path.lexists(folder / name)]
 
 
