@@ -211,3 +211,17 @@ def test_a_modality_s_generate_decoder_makes_it(tmp_path):
         )
     finally:
         em.register_modality(audio, replace=True)
+
+
+def test_a_family_declares_its_re_ranker():
+    # The command line asks the run's family for its re-ranker instead of naming towers:
+    # the guide's "sets" re-rank image <-> audio, the generic towers nothing.
+    from eqx_multimodal.guide import SetReranker
+
+    sets = nn.get_towers("sets")
+    assert sets.reranker is not None
+    assert isinstance(sets.reranker(("image", "text", "audio")), SetReranker)
+    assert sets.reranker(("image", "text")) is None
+    assert nn.get_towers("generic").reranker is None
+    with pytest.raises(TypeError, match="reranker"):
+        nn.TowerFamily("mine_rerank", encoder=flat_encoder, reranker="verifier")

@@ -121,8 +121,29 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _rerankable(config: Any, modalities: Any) -> bool:
-    return config.towers == "sets" and {"image", "audio"} <= set(modalities)
+def reranker_of(config: Any, modalities: Any) -> Any:
+    """The re-ranker of the run's tower family for `modalities` (None: none)."""
+    from ..nn import get_towers
+
+    make = get_towers(config.towers).reranker
+    return None if make is None else make(tuple(modalities))
+
+
+def rerank_options(config: Any, modalities: Any, top: int | None) -> dict[str, Any]:
+    """`evaluate`'s re-ranking arguments for a run of `config` on `modalities`: its
+    family's re-ranker, `top` and the run's weight; none without a re-ranker."""
+    reranker = reranker_of(config, modalities)
+    if reranker is None:
+        return {}
+    return {"reranker": reranker, "rerank_top": top, "rerank_weight": config.rerank_weight}
+
+
+def no_rerank(top: int, config: Any, modalities: Any) -> CommandError:
+    """`--rerank-top` on a run whose towers re-rank none of its pairs."""
+    return CommandError(
+        f"--rerank-top {top} does nothing here: the {config.towers} towers re-rank none of "
+        f"the pairs of {','.join(modalities)} (the sets towers re-rank image<->audio)"
+    )
 
 
 def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -> dict:
@@ -267,7 +288,6 @@ def run(args: argparse.Namespace) -> int:
     from .._io import write_json
     from .._progress import phase
     from .._validation import check_fits, check_int
-    from ..guide import SetReranker
     from ..training import evaluate, stream_key, TEST_STREAM
     from ._tables import generation_table, retrieval_table
 
@@ -298,12 +318,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--modalities must name at least two of the run's modalities "
                 f"{list(model.modalities)}, got {args.modalities!r}"
             )
-    if args.rerank_top and not _rerankable(config, chosen or config.modalities):
-        raise CommandError(
-            f"--rerank-top {args.rerank_top} does nothing here: it re-ranks image<->audio "
-            f"retrieval of the sets towers, and this run has {config.towers} towers on "
-            f"{','.join(chosen or config.modalities)}"
-        )
+    if args.rerank_top and reranker_of(config, chosen or config.modalities) is None:
+        raise no_rerank(args.rerank_top, config, chosen or config.modalities)
     talk = not args.quiet
     if args.data is not None:
         folder = run_folder(args.checkpoint, config, args.data, args.split)
@@ -313,9 +329,7 @@ def run(args: argparse.Namespace) -> int:
                 folder,
                 modalities=chosen,
                 tokenizer=folder.tokenizer,
-                reranker=SetReranker(),
-                rerank_top=top,
-                rerank_weight=config.rerank_weight,
+                **rerank_options(config, chosen or config.modalities, top),
             )
         result["data"] = {"path": str(args.data), "split": args.split}
     else:
@@ -340,9 +354,7 @@ def run(args: argparse.Namespace) -> int:
                 gallery=gallery,
                 key=stream_key(seed, TEST_STREAM),
                 modalities=chosen,
-                reranker=SetReranker(),
-                rerank_top=top,
-                rerank_weight=config.rerank_weight,
+                **rerank_options(config, chosen or config.modalities, top),
             )
         result["seed"] = seed
         if args.ceiling:

@@ -18,6 +18,7 @@ from ._data_options import (
     open_folder,
 )
 from ._errors import CommandError
+from ._evaluate import no_rerank, rerank_options, reranker_of
 
 
 DEFAULT_STEPS = 2000
@@ -491,15 +492,12 @@ def _check_context(args: argparse.Namespace) -> None:
 
 
 def _check_rerank(args: argparse.Namespace, config: Any) -> None:
-    """`--rerank-top` re-ranks image <-> audio with the sets towers, and nothing else."""
+    """`--rerank-top` needs towers whose family re-ranks some pair of the run (the sets
+    towers: image <-> audio)."""
     if args.rerank_top is None or args.rerank_top == 0:
         return
-    if config.towers != "sets" or not {"image", "audio"} <= set(config.modalities):
-        raise CommandError(
-            f"--rerank-top {args.rerank_top} does nothing here: it re-ranks image<->audio "
-            f"retrieval of the sets towers, and this run has {config.towers} towers on "
-            f"{','.join(config.modalities)}"
-        )
+    if reranker_of(config, config.modalities) is None:
+        raise no_rerank(args.rerank_top, config, config.modalities)
 
 
 def _folders(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -604,7 +602,6 @@ def _train(
 
     from .._progress import phase
     from ..distributed import local_copy
-    from ..guide import SetReranker
     from ..training import evaluate, fit, stream_key, TEST_STREAM, write_evaluation
     from ._tables import retrieval_table
 
@@ -657,9 +654,7 @@ def _train(
                 config.synthetic_config(),
                 gallery=gallery,
                 key=stream_key(config.seed, TEST_STREAM),
-                reranker=SetReranker(),
-                rerank_top=config.rerank_top,
-                rerank_weight=config.rerank_weight,
+                **rerank_options(config, config.modalities, config.rerank_top),
             )
             result["seed"] = config.seed
         else:
@@ -667,9 +662,7 @@ def _train(
                 local_copy(state.model),
                 held_out,
                 tokenizer=held_out.tokenizer,
-                reranker=SetReranker(),
-                rerank_top=config.rerank_top,
-                rerank_weight=config.rerank_weight,
+                **rerank_options(config, config.modalities, config.rerank_top),
             )
             result["data"] = {"path": str(args.data), "split": "validation"}
     result["train_seconds"] = trained

@@ -62,6 +62,11 @@ class TowerFamily:
         score (the guide's `"sets"`).
     - `check`: optional `(config) -> None`, called with a `TrainConfig` that names the
         family: a one-line error for a run its towers cannot serve.
+    - `reranker`: optional `(modalities) -> AbstractReranker | None`: the second stage
+        of retrieval that evaluations of this family's models use (`evaluate(...,
+        reranker=)`, the command line's `--rerank-top`) for runs on `modalities`; None
+        where it re-ranks none of their pairs (the guide's `"sets"`: `SetReranker`,
+        with image and audio).
 
     ```python
     >>> import jax.random as jr
@@ -88,6 +93,7 @@ class TowerFamily:
     modalities: tuple[str, ...] | None = None
     normalized: bool = True
     check: Callable[[Any], None] | None = None
+    reranker: Callable[[tuple[str, ...]], Any] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
@@ -96,7 +102,7 @@ class TowerFamily:
                 f"with a letter; got {self.name!r}"
             )
         where = f"tower family {self.name!r}"
-        for field in ("encoder", "decoder", "check"):
+        for field in ("encoder", "decoder", "check", "reranker"):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")

@@ -114,6 +114,14 @@ def _check_sets(config: Any) -> None:
         )
 
 
+def _set_reranker(modalities: tuple[str, ...]) -> Any:
+    """The verifier of image <-> audio retrieval (`guide.SetReranker`), for runs with
+    both; else None."""
+    from .._rerank import SetReranker  # it reads these towers: imported once they are
+
+    return SetReranker() if {"image", "audio"} <= set(modalities) else None
+
+
 GUIDE = register_towers(
     TowerFamily(
         "guide", encoder=_guide_encoder, decoder=_decoder(False), modalities=GUIDE_MODALITIES
@@ -127,5 +135,6 @@ SETS = register_towers(
         modalities=GUIDE_MODALITIES,
         normalized=False,
         check=_check_sets,
+        reranker=_set_reranker,
     )
 )
