@@ -138,6 +138,16 @@ def test_the_core_s_towers_name_no_modality_and_no_family_of_the_guide():
     assert {"register_towers", "TowerFamily"} <= calls
 
 
+def test_the_folder_reader_and_writer_name_no_modality():
+    # How a folder keeps a modality is its storage, a format value (`data/_formats.py`) the
+    # built-ins attach in their registrations: the folder's reader, writer and manifest ask
+    # the format, and name no modality (a user's may pick any of the formats).
+    for core in ("data/_loader.py", "data/_writer.py", "data/_manifest.py", "data/_reading.py",
+                 "data/_formats.py", "data/_codecs.py"):  # fmt: skip
+        found = _strings(PACKAGE / core) & {"image", "text", "audio"}
+        assert found == set(), (core, found)
+
+
 def _strings(module: pathlib.Path) -> set[str]:
     """The string constants of `module`'s code (its docstrings left out)."""
     tree = ast.parse(module.read_text())

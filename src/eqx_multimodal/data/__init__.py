@@ -12,6 +12,14 @@ from ._digits import (
     build_spoken_digits as build_spoken_digits,
     check_digits_requirements as check_digits_requirements,
 )
+from ._formats import (
+    AbstractColumn as AbstractColumn,
+    AbstractColumnWriter as AbstractColumnWriter,
+    JsonLines as JsonLines,
+    ModalityFiles as ModalityFiles,
+    PNGImages as PNGImages,
+    WavClips as WavClips,
+)
 from ._grain import GrainSource as GrainSource
 from ._loader import load_paired_folder as load_paired_folder, PairedFolder as PairedFolder
 from ._loading import BatchStream as BatchStream

@@ -12,12 +12,16 @@ text.jsonl       one line a sample: {"id": "000000", "tokens": [12, 7, ...]}
                                  or {"id": "000000", "text": "a spoken seven"}
 ```
 
-A registered modality of yours with a `suffix` (`eqx_multimodal.register_modality`) is
-kept as image and audio are, one file a sample: `depth/000000.png`, named in the
-manifest's samples under `"depth"`, and its item shape in the manifest's `"shapes"`.
+Which files hold a modality is its storage (`Modality.storage`, a folder format): a
+registered modality of yours with a `suffix` (`eqx_multimodal.register_modality`), or
+stored as PNG images, is kept as image and audio are, one file a sample:
+`depth/000000.png`, named in the manifest's samples under `"depth"`, and its item shape
+in the manifest's `"shapes"`; one stored as JSON lines is kept as text is, in one
+`NAME.jsonl` a folder.
 
 The manifest is optional: without it the samples are the ids (file stems) found in
-`image/`, `audio/` (and the sub-folders of the registered modalities) and `text.jsonl`.
+`image/`, `audio/` (and the sub-folders of the registered modalities) and `text.jsonl`
+(and the JSON-lines files of the registered modalities).
 Every path must stay inside the folder (symbolic links that stay inside are fine): a
 manifest path such as `../x.png` or `/etc/x.png`, or a link out of the folder, is
 refused with the sample and the path named.
@@ -33,7 +37,6 @@ from ..modalities import get_modality, registered_modalities
 
 
 MANIFEST = "manifest.json"
-TEXT_FILE = "text.jsonl"
 FORMAT = "eqx-multimodal paired folder"
 VERSION = 1
 #: What a sample of the manifest holds besides its modalities' files (it may hold more
@@ -44,7 +47,8 @@ FILE_LIKE = re.compile(r"/|\.[A-Za-z0-9]{1,5}$")
 
 def file_modalities(modalities: tuple[str, ...] | list[str] | None = None) -> tuple[str, ...]:
     """Those of `modalities` (default: every registered one) that a folder keeps one
-    file a sample, `NAME/ID.SUFFIX` (image, audio, and yours with a `suffix`)."""
+    file a sample, `NAME/ID.SUFFIX` (image, audio, and yours with a `suffix` or a format
+    of files)."""
     names = registered_modalities() if modalities is None else modalities
     return tuple(m for m in names if get_modality(m).stored_in_files)
 
@@ -125,13 +129,24 @@ def files_in(folder: Path, modality: str) -> list[str]:
     return sorted(names, key=natural)
 
 
+#: The modalities a folder keeps in one file a folder (text in `text.jsonl`): each
+#: modality's `(file name, ids of the samples it has)`, the ids None when the folder has
+#: no such file.
+Lines = dict[str, tuple[str, set[str] | None]]
+
+
+def _where_lines(lines: Lines) -> str:
+    return ", ".join(f"{m} is in {file}" for m, (file, _) in lines.items())
+
+
 def records_from_manifest(
-    folder: Path, manifest: dict[str, Any], text_ids: set[str] | None, allow_missing: bool
+    folder: Path, manifest: dict[str, Any], lines: Lines, allow_missing: bool
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """The manifest's samples, each checked, and the folder's modalities.
 
     A record names a file for each of its modalities; with `allow_missing`, a sample
-    may lack some (it has no key for them, and no line in `text.jsonl`).
+    may lack some (it has no key for them, and no line in `text.jsonl`). `lines`: the
+    files a folder keeps a modality in (every registered one with such a file).
     """
     modalities = manifest.get("modalities")
     registered = registered_modalities()
@@ -168,7 +183,7 @@ def records_from_manifest(
                 raise ValueError(
                     f"{MANIFEST}: samples[{i}] (id {sample_id!r}) names the file {value!r} "
                     f"under {key!r}, which is not a registered modality; the files are "
-                    f"{list(file_modalities())} (text is in {TEXT_FILE})"
+                    f"{list(file_modalities())} ({_where_lines(lines)})"
                 )
         if sample_id in seen:
             raise ValueError(f"{MANIFEST}: samples[{i}] repeats the id {sample_id!r}")
@@ -191,26 +206,29 @@ def records_from_manifest(
                 raise ValueError(
                     f"{name}: not listed in {MANIFEST}; add it to 'samples' or remove it"
                 )
-    if text_ids is not None and "text" not in modalities:
-        raise ValueError(f"{TEXT_FILE}: present, but {MANIFEST} lists no 'text' modality")
-    if text_ids is None and "text" in modalities:
-        raise ValueError(f"{TEXT_FILE}: missing, but {MANIFEST} lists the 'text' modality")
-    if text_ids is not None:
+    for modality, (file, found) in lines.items():
+        if found is not None and modality not in modalities:
+            raise ValueError(f"{file}: present, but {MANIFEST} lists no {modality!r} modality")
+        if found is None and modality in modalities:
+            raise ValueError(f"{file}: missing, but {MANIFEST} lists the {modality!r} modality")
+        if found is None:
+            continue
         ids = [r["id"] for r in records]
         if not allow_missing:
             for sample_id in ids:
-                if sample_id not in text_ids:
-                    raise ValueError(f"{TEXT_FILE}: no line for id {sample_id!r}")
-        extra = sorted(text_ids - set(ids), key=natural)
+                if sample_id not in found:
+                    raise ValueError(f"{file}: no line for id {sample_id!r}")
+        extra = sorted(found - set(ids), key=natural)
         if extra:
-            raise ValueError(f"{TEXT_FILE}: id {extra[0]!r} is not a sample in {MANIFEST}")
+            raise ValueError(f"{file}: id {extra[0]!r} is not a sample in {MANIFEST}")
     return records, tuple(m for m in registered if m in modalities)
 
 
 def records_from_scan(
-    folder: Path, text_ids: set[str] | None, allow_missing: bool
+    folder: Path, lines: Lines, allow_missing: bool
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """The samples of a folder without a manifest: the ids of the files found."""
+    """The samples of a folder without a manifest: the ids of the files found (and of
+    the lines of `lines`'s files)."""
     found: dict[str, dict[str, str]] = {}
     files = file_modalities()
     for modality in files:
@@ -223,11 +241,13 @@ def records_from_scan(
                 inside(folder, name, name)
                 by_id[stem] = name
             found[modality] = by_id
-    if text_ids is not None:
-        found["text"] = {sample_id: TEXT_FILE for sample_id in text_ids}
+    for modality, (file, ids) in lines.items():
+        if ids is not None:
+            found[modality] = {sample_id: file for sample_id in ids}
     if not found:
+        places = [MANIFEST, *(f"{m}/" for m in files), *(file for file, _ in lines.values())]
         raise FileNotFoundError(
-            f"{str(folder)!r} has no {MANIFEST}, image/, audio/ or {TEXT_FILE}: not a paired folder"
+            f"{str(folder)!r} has no {', '.join(places[:-1])} or {places[-1]}: not a paired folder"
         )
     modalities = tuple(m for m in registered_modalities() if m in found)
     ids = sorted(set().union(*found.values()), key=natural)
@@ -236,7 +256,7 @@ def records_from_scan(
             missing = [i for i in ids if i not in found[modality]]
             if missing:
                 counts = ", ".join(f"{len(found[m])} {m}" for m in modalities)
-                where = TEXT_FILE if modality == "text" else f"{modality}/"
+                where = lines[modality][0] if modality in lines else f"{modality}/"
                 has = ", ".join(m for m in modalities if missing[0] in found[m])
                 raise ValueError(
                     f"mismatched counts ({counts}): {where} has nothing for id {missing[0]!r}, "

@@ -1,4 +1,4 @@
-"""Reading one file of a paired folder: captions, image headers, crops and resampling."""
+"""Reading one file of a paired folder: JSON lines, image headers, crops and resampling."""
 
 import json
 import os
@@ -10,45 +10,43 @@ import numpy as np
 from .._io import json_lines
 from ._codecs import open_image
 from ._limits import check_token_row
-from ._manifest import (
-    check_id,
-    inside,
-    MANIFEST,
-    TEXT_FILE,
-)
+from ._manifest import check_id, inside, MANIFEST
 
 
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "P": 3}
 _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
-def _read_text(folder: Path) -> dict[str, Any] | None:
-    """`text.jsonl` as `{id: tokens}` or `{id: text}` (one kind a file), or None."""
-    path = folder / TEXT_FILE
+def read_lines(folder: Path, file_name: str, key: str) -> dict[str, Any] | None:
+    """A JSON-lines file of a folder (`text.jsonl`) as `{id: tokens}` or `{id: caption}`
+    (one kind a file), or None when the folder has none. A line is `{"id": ...,
+    "tokens": [...]}`, or `{"id": ..., KEY: "..."}` for a caption (`key` the modality's
+    name: `"text"` in `text.jsonl`)."""
+    path = folder / file_name
     if not os.path.lexists(path):
         return None
-    inside(folder, TEXT_FILE, TEXT_FILE)
+    inside(folder, file_name, file_name)
     entries: dict[str, Any] = {}
     kind = length = None
-    for number, entry in json_lines(path, TEXT_FILE, expect=None):
-        where = f"{TEXT_FILE} line {number}"
+    for number, entry in json_lines(path, file_name, expect=None):
+        where = f"{file_name} line {number}"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             raise ValueError(
                 f'{where}: expected {{"id": "...", "tokens": [...]}} or {{"id": "...", '
-                f'"text": "..."}}, got {json.dumps(entry)[:60]}'
+                f'"{key}": "..."}}, got {json.dumps(entry)[:60]}'
             )
         check_id(entry["id"], where)
-        if "text" in entry and "tokens" in entry:
-            raise ValueError(f"{where}: has both 'text' and 'tokens'; a line has one")
-        this = "text" if "text" in entry else "tokens"
+        if key in entry and "tokens" in entry:
+            raise ValueError(f"{where}: has both {key!r} and 'tokens'; a line has one")
+        this = key if key in entry else "tokens"
         if kind is None:
             kind = this
         elif this != kind:
             raise ValueError(f"{where}: has {this!r}, but the lines before have {kind!r}")
         value = entry.get(this)
-        if this == "text":
+        if this == key:
             if not isinstance(value, str):
-                raise ValueError(f"{where}: 'text' must be a string, got {value!r:.40}")
+                raise ValueError(f"{where}: {key!r} must be a string, got {value!r:.40}")
         else:
             value = check_token_row(value, where)
             if length is None:

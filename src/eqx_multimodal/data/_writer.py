@@ -1,4 +1,5 @@
-"""Writing a paired folder: PNG images, 16-bit WAV audio, JSON-lines text, a manifest.
+"""Writing a paired folder: each modality in its storage's format (PNG images, 16-bit WAV
+audio, JSON-lines text, files of yours), and a manifest.
 
 Writing goes to a hidden sibling folder that is renamed into place at the end, so a
 folder is complete or absent. A hidden `.NAME.*.partial` folder left by a writer that
@@ -19,22 +20,9 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from .._io import umask
-from .._validation import check_int
 from ..modalities import get_modality, registered_modalities
-from ._codecs import (
-    pillow_image,
-    quantise_audio,
-    quantise_image,
-    text_line,
-    write_image,
-    write_wave,
-)
-from ._manifest import file_modalities, file_name, FORMAT, MANIFEST, TEXT_FILE, VERSION
-
-
-#: The modalities a folder keeps in its own formats (PNG, WAV at the folder's rate,
-#: `text.jsonl`); every other registered modality is written by its `Modality.write`.
-OWN_FORMATS = ("image", "text", "audio")
+from ._formats import AbstractColumnWriter, storage_of
+from ._manifest import FORMAT, MANIFEST, VERSION
 
 
 def short_float(value: Any) -> float:
@@ -59,19 +47,6 @@ def remove_partials(path: Path) -> list[Path]:
     for partial in left:
         shutil.rmtree(partial, ignore_errors=True)
     return left
-
-
-def _check_range(name: str, array: np.ndarray, low: float, high: float, offset: int) -> None:
-    """Values outside the file format's range would be clipped: refuse them instead."""
-    flat = array.reshape(len(array), -1)
-    tolerance = 1e-6
-    good = np.all((flat >= low - tolerance) & (flat <= high + tolerance), axis=1)
-    if not good.all():
-        i = int(np.flatnonzero(~good)[0])
-        raise ValueError(
-            f"`data[{name!r}]` must be in [{low:g}, {high:g}] to be saved, got values in "
-            f"[{np.min(flat[i]):g}, {np.max(flat[i]):g}] in sample {offset + i}"
-        )
 
 
 class PairedFolderWriter:
@@ -120,27 +95,20 @@ class PairedFolderWriter:
                 f"`modalities` must be a non-empty selection of {registered}, got "
                 f"{modalities!r}{why}"
             )
+        # Each modality's storage (a folder format) writes it, and checks now that it can.
+        self._formats = {m: storage_of(get_modality(m)) for m in registered}
+        self.arguments: dict[str, Any] = {"sample_rate": sample_rate}
         for name in self.modalities:
-            kind = get_modality(name)
-            if name not in OWN_FORMATS and kind.write is None:
-                raise ValueError(
-                    f"`modalities`: modality {name!r} has no `write` (no files), so a folder "
-                    "cannot hold it"
-                )
-        if "audio" in self.modalities:
-            if sample_rate is None:
-                raise ValueError("`sample_rate` is required to write audio, got None")
-            sample_rate = check_int(sample_rate, "sample_rate")
-        self.sample_rate = sample_rate
+            storage = self._formats[name]
+            self.arguments.update(storage.check_writer(get_modality(name), self.arguments))
+        self.sample_rate = self.arguments["sample_rate"]
         self.pairs = None if pairs is None else [list(p) for p in pairs]
         self.metadata = dict(metadata or {})
-        if "image" in self.modalities:
-            pillow_image()
         check_new_folder(self.path)
         self.samples: list[dict[str, Any]] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._tmp: Path | None = None
-        self._text: Any = None
+        self._writers: dict[str, AbstractColumnWriter] = {}
 
     def __enter__(self) -> "PairedFolderWriter":
         parent = self.path.parent
@@ -154,10 +122,9 @@ class PairedFolderWriter:
             tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=parent)
         )
         os.chmod(self._tmp, 0o777 & ~umask())
-        for modality in file_modalities(self.modalities):
-            (self._tmp / modality).mkdir()
-        if "text" in self.modalities:
-            self._text = open(self._tmp / TEXT_FILE, "w", encoding="utf-8")
+        for name in self.modalities:
+            storage = self._formats[name]
+            self._writers[name] = storage.writer(get_modality(name), self._tmp, self.arguments)
         return self
 
     def write(
@@ -233,15 +200,8 @@ class PairedFolderWriter:
             if len(ids) != size or len(set(ids)) != size or taken & set(ids):
                 raise ValueError(f"`ids` must be {size} new, distinct ids, one a sample")
         records: list[dict[str, Any]] = [{"id": sample_id} for sample_id in ids]
-        if "image" in arrays:
-            self._write_images(arrays["image"], ids, records, offset)
-        if "audio" in arrays:
-            self._write_audio(arrays["audio"], ids, records, offset)
-        if "text" in arrays:
-            self._write_text(arrays["text"], ids, offset)
         for name in self.modalities:
-            if name not in OWN_FORMATS:
-                self._write_registered(name, arrays[name], ids, records, offset)
+            self._writers[name].write(arrays[name], ids, records, offset)
         for i, record in enumerate(records):
             if scores is not None:
                 record["alignment"] = short_float(scores[i])
@@ -253,73 +213,9 @@ class PairedFolderWriter:
                 record.update(extra[i])
         self.samples.extend(records)
 
-    def _write_images(self, images: np.ndarray, ids: list[str], records: list, offset: int) -> None:
-        if images.ndim != 4 or images.shape[-1] not in (1, 2, 3, 4):
-            raise ValueError(
-                "`data['image']` must have shape (N, height, width, channels) with 1 to 4 "
-                f"channels to be saved as PNG, got {images.shape}"
-            )
-        _check_range("image", images, 0.0, 1.0, offset)
-        for sample_id, record, pixels in zip(ids, records, quantise_image(images)):
-            name = file_name("image", sample_id)
-            write_image(self._tmp_path(name), pixels)
-            record["image"] = name
-
-    def _write_audio(self, audio: np.ndarray, ids: list[str], records: list, offset: int) -> None:
-        if audio.ndim != 2:
-            raise ValueError(f"`data['audio']` must have shape (N, samples), got {audio.shape}")
-        _check_range("audio", audio, -1.0, 1.0, offset)
-        assert self.sample_rate is not None  # checked in __init__
-        for sample_id, record, pcm in zip(ids, records, quantise_audio(audio)):
-            name = file_name("audio", sample_id)
-            write_wave(self._tmp_path(name), pcm, self.sample_rate)
-            record["audio"] = name
-
-    def _write_text(self, tokens: np.ndarray, ids: list[str], offset: int) -> None:
-        if tokens.dtype.kind == "U" and tokens.ndim == 1:  # captions
-            for sample_id, caption in zip(ids, tokens.tolist()):
-                self._text.write(json.dumps({"id": sample_id, "text": caption}) + "\n")
-            return
-        if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
-            raise ValueError(
-                f"`data['text']` must be integer tokens of shape (N, length) or N captions "
-                f"(strings), got {tokens.dtype} {tokens.shape}"
-            )
-        bad = (tokens < 0) | (tokens >= 2**31)
-        if np.any(bad):
-            i = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise ValueError(
-                f"`data['text']` tokens must be in [0, 2**31), got {tokens[i][bad[i]][0]} in "
-                f"sample {offset + i}"
-            )
-        for sample_id, row in zip(ids, tokens.tolist()):
-            self._text.write(text_line(sample_id, row))
-
-    def _write_registered(
-        self, modality: str, items: np.ndarray, ids: list[str], records: list, offset: int
-    ) -> None:
-        kind = get_modality(modality)
-        assert kind.write is not None
-        kinds = "f" if kind.dtype == "float32" else "iu"
-        if items.dtype.kind not in kinds:
-            raise TypeError(
-                f"`data[{modality!r}]` must hold {kind.dtype} values (modality {modality!r}), "
-                f"got {items.dtype}"
-            )
-        items = items.astype(kind.dtype)
-        for i, (sample_id, record, item) in enumerate(zip(ids, records, items)):
-            kind.check(item, f"`data[{modality!r}]` sample {offset + i}")
-            name = file_name(modality, sample_id)
-            kind.write(self._tmp_path(name), item)
-            record[modality] = name
-
-    def _tmp_path(self, name: str) -> Path:
-        assert self._tmp is not None
-        return self._tmp / name
-
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        if self._text is not None:
-            self._text.close()
+        for writer in self._writers.values():
+            writer.close()
         assert self._tmp is not None
         if error is not None or not self.samples:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -332,11 +228,15 @@ class PairedFolderWriter:
             "modalities": list(self.modalities),
             "num_samples": len(self.samples),
         }
-        if "image" in self._shapes:
-            manifest["image_shape"] = list(self._shapes["image"])
-        if self.sample_rate is not None:
-            manifest["sample_rate"] = self.sample_rate
-        shapes = {m: list(self._shapes[m]) for m in self.modalities if m not in OWN_FORMATS}
+        shapes: dict[str, Any] = {}
+        for name, storage in self._formats.items():
+            writer = self._writers.get(name)
+            if writer is not None:
+                entries = dict(writer.manifest(self._shapes[name]))
+            else:
+                entries = dict(storage.absent_manifest(self.arguments))
+            shapes.update(entries.pop("shapes", {}))
+            manifest.update(entries)
         if shapes:
             manifest["shapes"] = shapes
         if self.pairs is not None:

@@ -1,10 +1,12 @@
 """The built-in modalities, image, text and audio: three registrations through the public
 `register_modality`, loaded on the registry's first lookup (as a plug-in would be).
 
-Their folders keep the format of `eqx_multimodal.data` (PNG images, 16-bit WAV at the
-folder's rate, `text.jsonl`), with the transforms of `PairedFolder` (resizing,
-resampling, cropping, a tokenizer): the image's `read` and `write` are its plain PNG
-codec; audio (one rate a folder) and text (one file a folder) have none. The guide's
+Their folders keep them in the formats of `eqx_multimodal.data`, attached as each
+one's `storage` (as a modality of yours may pick them): `PNGImages`, `WavClips` (one rate
+a folder) and `JsonLines` (`text.jsonl`), each with the facts and transforms of
+`PairedFolder`'s arguments (`image_shape` and resizing; `sample_rate`, resampling and
+cropping; a tokenizer). The image's `read` and `write` are its plain PNG codec; audio
+and text have none. The guide's
 synthetic data renders them by its own formulas (`eqx_multimodal.guide`), so they
 register no `render`.
 """
@@ -16,6 +18,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..data._codecs import IMAGE_SCALE, quantise_image, read_image, write_image
+from ..data._formats import JsonLines, PNGImages, WavClips
 from ..losses._reconstruction import pixel_loss, token_cross_entropy, waveform_loss
 from ..nn._base import AbstractDecoder, AbstractEncoder
 from ..nn._decoders import AudioDecoder, ImageDecoder, SpectrogramDecoder, TextDecoder
@@ -122,6 +125,7 @@ IMAGE = register_modality(
         decoder=image_decoder,
         draw=draw_image,
         loss=pixel_loss,
+        storage=PNGImages(spec_fields=True),
     )
 )
 TEXT = register_modality(
@@ -133,17 +137,19 @@ TEXT = register_modality(
         decoder=text_decoder,
         draw=draw_text,
         loss=token_cross_entropy,
+        storage=JsonLines("text.jsonl", spec_fields=True),
     )
 )
 AUDIO = register_modality(
     Modality(
         "audio",
         shape=(None,),
-        suffix=".wav",  # read and written at the folder's rate, by `PairedFolder`
+        suffix=".wav",  # read and written at the folder's rate, by its storage
         encoder=audio_encoder,
         decoder=audio_decoder,
         generate=audio_generator,
         draw=draw_audio,
         loss=waveform_loss,
+        storage=WavClips(),
     )
 )

@@ -1,11 +1,12 @@
 """What a modality is, as a value: its name, what one item is, how a folder stores it,
 its default towers and how a figure draws it."""
 
+import abc
 import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -34,6 +35,88 @@ Transform = Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
 Renderer = Callable[..., Any]
 #: `(output, item) -> scalar`: a decoder's output against the item it should make.
 Loss = Callable[[Any, Any], Any]
+
+
+class AbstractFolderFormat(abc.ABC):
+    """How a paired folder stores one modality: a value a `Modality` carries as its
+    `storage`, named by the format (PNG images, WAV clips, JSON lines), not by the
+    modality, so that any modality may pick it. The final formats are in
+    `eqx_multimodal.data` (`PNGImages`, `WavClips`, `JsonLines`, and `ModalityFiles`, the
+    one-file-a-sample format of a modality's own `suffix`, `read` and `write`, for a
+    modality that names no storage).
+
+    A format is a stateless, hashable and picklable value (a folder travels to grain's
+    worker processes by pickle): `index` returns the object that holds one modality of
+    one folder (`data.AbstractColumn`: which samples have it, how to read one, its part
+    of the folder's spec, options and fingerprint), and `writer` the object that writes
+    it (`data.AbstractColumnWriter`).
+    """
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """The arguments of `PairedFolder` this format reads (`("image_shape",
+        "resize")`); an argument goes to every format that declares it."""
+        return ()
+
+    #: Whether reading applies the modality's `transform` (a format with transforms of
+    #: its own, as the folder's arguments, refuses a modality that has one).
+    transforms: ClassVar[bool] = False
+
+    def suffix(self, modality: "Modality") -> str | None:
+        """The suffix of a sample's file, `NAME/ID.SUFFIX`, or None when the format keeps
+        the modality in one file a folder (`folder_file`)."""
+        return None
+
+    def folder_file(self, modality: "Modality") -> str | None:
+        """The one file a folder keeps every sample of the modality in, or None."""
+        return None
+
+    def scan(self, folder: Path, modality: "Modality") -> dict[str, Any] | None:
+        """What `folder_file` holds, by sample id (None when the folder has no such
+        file); read before the samples are listed, whose ids it adds."""
+        return None
+
+    def check_arguments(self, arguments: dict[str, Any]) -> None:
+        """Refuse bad `keywords` values, whether or not the folder has the modality."""
+
+    def attributes(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The folder's attributes of this format when it lacks the modality."""
+        return {}
+
+    def options(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The folder's `options()` of this format when it lacks the modality."""
+        return {}
+
+    def from_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` (recorded JSON values) with this format's turned into arguments."""
+        return options
+
+    @abc.abstractmethod
+    def index(
+        self,
+        modality: "Modality",
+        folder: Path,
+        records: list[dict[str, Any]],
+        manifest: dict[str, Any],
+        arguments: dict[str, Any],
+        scanned: dict[str, Any] | None,
+    ) -> Any:
+        """The modality of the folder's samples (`records`), every file checked: a
+        `data.AbstractColumn`. `arguments`: the folder's `keywords`; `scanned`: what
+        `scan` read."""
+
+    def check_writer(self, modality: "Modality", arguments: dict[str, Any]) -> dict[str, Any]:
+        """Refuse to write the modality with these writer `arguments` (or without what
+        the format needs); returns the arguments it normalised."""
+        return {}
+
+    @abc.abstractmethod
+    def writer(self, modality: "Modality", folder: Path, arguments: dict[str, Any]) -> Any:
+        """A `data.AbstractColumnWriter` of the modality into the new `folder`."""
+
+    def absent_manifest(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The manifest's entries of this format when the folder lacks the modality."""
+        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +173,10 @@ class Modality:
         example (`losses.reconstruction_loss`). Default: the mean squared error for real
         values, the cross-entropy of logits for ids. The built-ins': pixel MSE, token
         cross-entropy, waveform MSE plus a multi-resolution STFT loss.
+    - `storage`: optional `AbstractFolderFormat`, how a folder stores the modality
+        (`data.PNGImages()`: one PNG a sample, `depth/ID.png`; `data.JsonLines()`: one
+        `NAME.jsonl` a folder). Default: one file a sample of `suffix`, read and written
+        by `read` and `write` (`data.ModalityFiles`).
 
     ```python
     >>> import numpy as np
@@ -116,6 +203,7 @@ class Modality:
     generate: DecoderFactory | None = None
     transform: Transform | None = None
     loss: Loss | None = None
+    storage: AbstractFolderFormat | None = None
 
     def __post_init__(self):
         name = self.name
@@ -150,6 +238,11 @@ class Modality:
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")
+        if self.storage is not None and not isinstance(self.storage, AbstractFolderFormat):
+            raise TypeError(
+                f"{where}: `storage` must be a folder format (AbstractFolderFormat), got "
+                f"{self.storage!r:.60}"
+            )
 
     @property
     def holds_ids(self) -> bool:
@@ -165,13 +258,19 @@ class Modality:
     @property
     def stored_in_files(self) -> bool:
         """Whether a folder keeps one file a sample, `NAME/ID.SUFFIX`."""
-        return self.suffix is not None
+        return self.file_suffix is not None
+
+    @property
+    def file_suffix(self) -> str | None:
+        """The suffix of a sample's file in a folder: its `storage`'s, else `suffix`."""
+        return self.suffix if self.storage is None else self.storage.suffix(self)
 
     def file_name(self, sample_id: str) -> str:
         """Where a folder keeps a sample's file: `NAME/ID.SUFFIX`."""
-        if self.suffix is None:
+        suffix = self.file_suffix
+        if suffix is None:
             raise ValueError(f"modality {self.name!r} is not stored one file a sample")
-        return f"{self.name}/{sample_id}{self.suffix}"
+        return f"{self.name}/{sample_id}{suffix}"
 
     def check(self, item: Any, where: str, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
         """`item` as this modality's item, or a one-line error that names `where` (a
