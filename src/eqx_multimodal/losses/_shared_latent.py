@@ -46,21 +46,23 @@ class LossWeights:
     def __post_init__(self):
         check_real(self.contrastive, "contrastive", low=0.0)
         check_choice(self.objective, "objective", ("clip", "siglip"))
-        if isinstance(self.reconstruction, int | float) and not isinstance(
-            self.reconstruction, bool
-        ):
+        if isinstance(self.reconstruction, bool):
+            raise TypeError(
+                "`reconstruction` must be a weight or a dict of weights per modality, got "
+                f"{self.reconstruction!r}"
+            )
+        named = self._named()
+        if named is None:
             check_real(self.reconstruction, "reconstruction", low=0.0)
-            object.__setattr__(self, "reconstruction", float(self.reconstruction))
-            pairs = {}.items()
+            object.__setattr__(self, "reconstruction", float(self.reconstruction))  # pyright: ignore[reportArgumentType]
         else:
             # Stored as sorted pairs, so that the weights are hashable (a static argument).
-            pairs = dict(self.reconstruction).items()  # pyright: ignore[reportArgumentType]
-            object.__setattr__(self, "reconstruction", tuple(sorted(pairs)))
-        for name, weight in pairs:
-            if isinstance(name, str):  # unregistered: an UnknownModalityError that says so
-                get_modality(name)
-            check_choice(name, "reconstruction modality", registered_modalities())
-            check_real(weight, f"reconstruction[{name!r}]", low=0.0)
+            object.__setattr__(self, "reconstruction", tuple(sorted(named.items())))
+            for name, weight in named.items():
+                if isinstance(name, str):  # unregistered: an UnknownModalityError that says so
+                    get_modality(name)
+                check_choice(name, "reconstruction modality", registered_modalities())
+                check_real(weight, f"reconstruction[{name!r}]", low=0.0)
         check_real(self.cycle, "cycle", low=0.0)
         check_int(self.recon_batch, "recon_batch")
         if self.anchor is not None:
@@ -74,16 +76,24 @@ class LossWeights:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description: the arguments of `LossWeights(**d)`."""
-        weights = self.reconstruction
+        named = self._named()
         return dataclasses.asdict(self) | {
-            "reconstruction": weights if isinstance(weights, float) else dict(weights)
+            "reconstruction": self.reconstruction if named is None else named
         }
 
     def reconstruction_weight(self, modality: str) -> float:
         """The weight of `modality`'s reconstruction term (0 when it has none)."""
-        if isinstance(self.reconstruction, float):
-            return self.reconstruction
-        return dict(self.reconstruction).get(modality, 0.0)
+        named = self._named()
+        if named is None:
+            return float(self.reconstruction)  # pyright: ignore[reportArgumentType]
+        return named.get(modality, 0.0)
+
+    def _named(self) -> dict[str, float] | None:
+        """The weights per modality, or None for one weight of every modality."""
+        weights = self.reconstruction
+        if isinstance(weights, int | float):
+            return None
+        return dict(weights)
 
 
 def reconstruction_terms(
