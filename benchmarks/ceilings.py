@@ -22,8 +22,7 @@ import os
 import pathlib
 import time
 
-from eqx_multimodal.data import SyntheticConfig
-from eqx_multimodal.guide import achievable_retrieval, CEILING_PAIRS, SetReranker
+from eqx_multimodal.guide import achievable_retrieval, CEILING_PAIRS, SetReranker, SyntheticConfig
 from eqx_multimodal.training import evaluate, load_run, stream_key, TEST_STREAM
 
 

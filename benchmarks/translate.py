@@ -21,7 +21,7 @@ import jax.random as jr
 import numpy as np
 
 from eqx_multimodal.cli._tables import format_table
-from eqx_multimodal.data import SyntheticDataset
+from eqx_multimodal.guide import SyntheticDataset
 from eqx_multimodal.training import (
     GenerationConfig,
     generative_model,

@@ -333,7 +333,7 @@ def test_tone_set_rejects_alignment_zero_and_short_audio():
 
 
 def test_gallery_is_the_training_gallery():
-    from eqx_multimodal.data import SyntheticDataset
+    from eqx_multimodal.guide import SyntheticDataset
     from eqx_multimodal.training import stream_key, TEST_STREAM
 
     config = SyntheticConfig(modalities=["text"], alignment=0.6)  # one stream for all modalities

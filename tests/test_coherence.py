@@ -242,7 +242,7 @@ SYNTH = SyntheticConfig(alignment=0.8, seq_length=100)
 
 @pytest.fixture(scope="module")
 def gallery():
-    from eqx_multimodal.data import synthetic_batch
+    from eqx_multimodal.guide import synthetic_batch
 
     return {
         k: np.asarray(v)
@@ -322,7 +322,7 @@ def test_reference_coherence_sees_a_blur():
     # The sanity check, at 30 clips: an image rendered from one valid assignment
     # of a clip's tones to the gratings points back to its clip; the pixel mean over 16
     # assignments (where a pixel-loss decoder goes) much less often.
-    from eqx_multimodal.data import image_pattern, synthetic_batch
+    from eqx_multimodal.guide import image_pattern, synthetic_batch
 
     config = SyntheticConfig(alignment=0.8, modalities=["image", "audio"])
     n = 30

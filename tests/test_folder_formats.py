@@ -22,10 +22,10 @@ from eqx_multimodal.modalities._registry import _forget
 @pytest.fixture(scope="module")
 def depth():
     modality = em.register_modality(
-        em.Modality("depth", shape=(None, None, 1), storage=PNGImages())
+        em.Modality("png_depth", shape=(None, None, 1), storage=PNGImages())
     )
     yield modality
-    _forget("depth")
+    _forget("png_depth")
 
 
 @pytest.fixture(scope="module")
@@ -56,34 +56,34 @@ def test_the_built_ins_are_registrations_with_formats():
 
 def test_a_modality_of_yours_stored_as_png_images_round_trips(depth, tmp_path):
     rng = np.random.default_rng(0)
-    data = {"image": _levels(rng, (4, 6, 5, 3)), "depth": _levels(rng, (4, 3, 2, 1))}
+    data = {"image": _levels(rng, (4, 6, 5, 3)), "png_depth": _levels(rng, (4, 3, 2, 1))}
     path = em.save_paired_folder(tmp_path / "f", data, labels=list("abab"))
-    assert sorted(p.name for p in (path / "depth").iterdir())[0] == "000000.png"
+    assert sorted(p.name for p in (path / "png_depth").iterdir())[0] == "000000.png"
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["image_shape"] == [6, 5, 3] and manifest["shapes"] == {"depth": [3, 2, 1]}
-    assert manifest["samples"][1]["depth"] == "depth/000001.png"
+    assert manifest["image_shape"] == [6, 5, 3] and manifest["shapes"] == {"png_depth": [3, 2, 1]}
+    assert manifest["samples"][1]["png_depth"] == "png_depth/000001.png"
     folder = em.PairedFolder(path)
-    assert folder.modalities == ("image", "depth")
-    assert folder.spec.image_shape == (6, 5, 3) and folder.spec.shape("depth") == (3, 2, 1)
-    assert folder.image_shape == (6, 5, 3) and folder.shapes == {"depth": (3, 2, 1)}
-    np.testing.assert_array_equal(folder.read(2)["depth"], data["depth"][2])
+    assert folder.modalities == ("image", "png_depth")
+    assert folder.spec.image_shape == (6, 5, 3) and folder.spec.shape("png_depth") == (3, 2, 1)
+    assert folder.image_shape == (6, 5, 3) and folder.shapes == {"png_depth": (3, 2, 1)}
+    np.testing.assert_array_equal(folder.read(2)["png_depth"], data["png_depth"][2])
     again = pickle.loads(pickle.dumps(folder))  # grain's workers read it
-    np.testing.assert_array_equal(again.read(3)["depth"], data["depth"][3])
-    np.testing.assert_array_equal(folder.subset([3, 0]).read(0)["depth"], data["depth"][3])
+    np.testing.assert_array_equal(again.read(3)["png_depth"], data["png_depth"][3])
+    np.testing.assert_array_equal(folder.subset([3, 0]).read(0)["png_depth"], data["png_depth"][3])
     loaded = em.load_paired_folder(path)
-    np.testing.assert_array_equal(np.asarray(loaded.data["depth"]), data["depth"])
+    np.testing.assert_array_equal(np.asarray(loaded.data["png_depth"]), data["png_depth"])
     np.testing.assert_array_equal(np.asarray(loaded.data["image"]), data["image"])
     assert loaded.spec == folder.spec
     # without a manifest its files are found by its name
     (path / "manifest.json").unlink()
     scanned = em.PairedFolder(path)
-    assert scanned.modalities == ("image", "depth") and scanned.shapes == {"depth": (3, 2, 1)}
-    np.testing.assert_array_equal(scanned.read(1)["depth"], data["depth"][1])
+    assert scanned.modalities == ("image", "png_depth") and scanned.shapes == {"png_depth": (3, 2, 1)}
+    np.testing.assert_array_equal(scanned.read(1)["png_depth"], data["png_depth"][1])
     # a depth map of another size is named, as an image of another size is
-    (path / "depth" / "000002.png").unlink()
-    em.save_paired_folder(tmp_path / "g", {"depth": np.zeros((1, 4, 4, 1))})
-    (tmp_path / "g" / "depth" / "000000.png").rename(path / "depth" / "000002.png")
-    with pytest.raises(ValueError, match="depth/000002.png: 4x4 with 1 channel"):
+    (path / "png_depth" / "000002.png").unlink()
+    em.save_paired_folder(tmp_path / "g", {"png_depth": np.zeros((1, 4, 4, 1))})
+    (tmp_path / "g" / "png_depth" / "000000.png").rename(path / "png_depth" / "000002.png")
+    with pytest.raises(ValueError, match="png_depth/000002.png: 4x4 with 1 channel"):
         em.PairedFolder(path)
 
 

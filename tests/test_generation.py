@@ -278,7 +278,7 @@ def test_overlap_add_is_the_scatter_add(n_fft, hop):
 def test_frozen_steps_train_the_generators_alone(tmp_path):
     """In the last `frozen_steps`, the shared-latent model does not move (not by its
     gradients, Adam's momentum or the weight decay) and the generators do."""
-    from eqx_multimodal.data import SyntheticConfig
+    from eqx_multimodal.guide import SyntheticConfig
     from eqx_multimodal.training import fit
     from eqx_multimodal.training._checkpoint import read_index
 

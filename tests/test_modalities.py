@@ -658,19 +658,18 @@ def probe_loss(output, item):
     return jnp.mean(jnp.abs(output - item))
 
 
-def test_a_modality_s_own_loss_is_its_reconstruction_loss():
+def test_a_modality_s_own_loss_is_its_reconstruction_loss(probe):
     # `Modality.loss` is what `reconstruction_loss` asks (the built-ins register theirs
     # the same way); without one, the MSE of real values.
     from eqx_multimodal.losses import pixel_loss, reconstruction_loss
 
     output, item = jnp.full(SHAPE, 3.0), jnp.ones(SHAPE)
+    assert float(reconstruction_loss("probe", output, item)) == pytest.approx(4.0)
     em.register_modality(_probe(loss=probe_loss), replace=True)
     try:
         assert float(reconstruction_loss("probe", output, item)) == pytest.approx(2.0)
-        em.register_modality(_probe(), replace=True)
-        assert float(reconstruction_loss("probe", output, item)) == pytest.approx(4.0)
     finally:
-        _forget("probe")
+        em.register_modality(probe, replace=True)
     assert em.get_modality("image").loss is pixel_loss
     with pytest.raises(TypeError, match="loss"):  # the dataclass's own check, or the
         _probe(loss="mae")  # type checker's under the test suite's import hook
@@ -687,3 +686,24 @@ def test_the_default_reconstruction_weighs_every_modality():
     assert LossWeights(**named.to_dict()) == named
     with pytest.raises(ValueError, match="reconstruction"):
         LossWeights(reconstruction=-1.0)
+
+
+def test_the_spec_fields_of_a_modality_are_its_registration_s(probe):
+    # DataSpec keeps the built-ins' facts in fields of their own because their
+    # registrations say so (Modality.spec_fields); another modality's shape is in
+    # `shapes`, and a registration naming no field of DataSpec is refused in one line.
+    assert em.get_modality("audio").spec_fields.item_shape(
+        em.DataSpec(["audio"], num_audio_samples=40, sample_rate=8000)
+    ) == (40,)
+    spec = em.DataSpec(["image", "probe"], image_shape=(4, 4, 1), shapes={"probe": SHAPE})
+    assert spec.shape("image") == (4, 4, 1) and spec.shape("probe") == SHAPE
+    odd = em.modalities.SpecFields("depth_shape")
+    em.register_modality(_probe(spec_fields=odd), replace=True)
+    try:
+        with pytest.raises(ValueError) as error:
+            em.DataSpec(["probe"], shapes={"probe": SHAPE})
+        assert "'depth_shape', which is no field of DataSpec" in _one_line(error)
+    finally:
+        em.register_modality(probe, replace=True)
+    with pytest.raises(TypeError, match="spec_fields"):
+        _probe(spec_fields="image_shape")

@@ -9,8 +9,8 @@ import pytest
 
 import eqx_multimodal as em
 from eqx_multimodal import nn
-from eqx_multimodal.data import audio_from_latent, image_from_latent, image_pattern
-from eqx_multimodal.nn._signal import _grating_products
+from eqx_multimodal.guide import audio_from_latent, image_from_latent, image_pattern
+from eqx_multimodal.guide.towers._signal import _grating_products
 
 
 def _circular(a, b):

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from eqx_multimodal import nn
-from eqx_multimodal.data import image_from_latent, synthetic_batch, SyntheticConfig
+from eqx_multimodal.guide import image_from_latent, synthetic_batch, SyntheticConfig
 from eqx_multimodal.guide.towers._set_decoder import _ridge_solve
 from eqx_multimodal.losses import decoder_loss, generation_loss
 

@@ -204,3 +204,12 @@ def test_a_data_config_of_your_own_trains_evaluates_and_round_trips(tmp_path):
         TrainConfig.from_dict({"data": {"kind": "nothing"}})
     with pytest.raises(ValueError, match="already registered"):
         register_data_config(type("Noise", (Noise,), {}))
+    # what only the guide's data has is refused for it in one line
+    with pytest.raises(ValueError, match="`curriculum_start` needs synthetic data"):
+        _config(Noise(), towers="generic", curriculum_start=0.2)
+    from eqx_multimodal.cli._data_options import at_alignment, held_out_gallery
+    from eqx_multimodal.cli._errors import CommandError
+
+    with pytest.raises(CommandError, match="--alignment: this run's data \\(noise_for_a_test\\)"):
+        at_alignment(Noise(), 0.5)
+    assert held_out_gallery(Noise(), 3, 0)["image"].shape == (3, 8, 8, 1)

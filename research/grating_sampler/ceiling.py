@@ -15,8 +15,8 @@ import numpy as np
 
 from eqx_multimodal.cli._data_options import held_out_gallery
 from eqx_multimodal.guide import reference_coherence
+from eqx_multimodal.guide.towers import GUIDE_FREQUENCIES
 from eqx_multimodal.guide.towers._fits import grating_tables, product_weights, project_gratings
-from eqx_multimodal.nn._signal import GUIDE_FREQUENCIES
 from eqx_multimodal.training import load_run
 
 

@@ -28,11 +28,10 @@ import numpy as np
 import optax
 
 from eqx_multimodal.cli._data_options import held_out_gallery
-from eqx_multimodal.data import SyntheticDataset
-from eqx_multimodal.guide import reference_coherence
+from eqx_multimodal.guide import reference_coherence, SyntheticDataset
+from eqx_multimodal.guide.towers import GUIDE_FREQUENCIES
 from eqx_multimodal.guide.towers._fits import grating_tables, project_gratings, tone_set
 from eqx_multimodal.nn import matching
-from eqx_multimodal.nn._signal import GUIDE_FREQUENCIES
 from eqx_multimodal.training import load_run
 
 

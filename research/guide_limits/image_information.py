@@ -37,9 +37,9 @@ import jax.random as jr
 import numpy as np
 import optax
 
-from eqx_multimodal.data import image_pattern, synthetic_batch, SyntheticConfig
+from eqx_multimodal.guide import image_pattern, synthetic_batch, SyntheticConfig
+from eqx_multimodal.guide.towers import fit_gratings
 from eqx_multimodal.metrics import retrieval_metrics
-from eqx_multimodal.nn import fit_gratings
 
 
 GALLERY = 1000

@@ -39,13 +39,13 @@ import jax.random as jr
 import numpy as np
 from text_information import group_counts  # the script beside this one
 
-from eqx_multimodal.data import image_pattern, synthetic_batch, SyntheticConfig
-from eqx_multimodal.metrics import retrieval_metrics_from_scores
-from eqx_multimodal.nn._signal import (
+from eqx_multimodal.guide import image_pattern, synthetic_batch, SyntheticConfig
+from eqx_multimodal.guide.towers._signal import (
     _grating_products,
-    _product_weights,
     GUIDE_FREQUENCIES,
+    product_weights as _product_weights,
 )
+from eqx_multimodal.metrics import retrieval_metrics_from_scores
 
 
 SIZE = 32

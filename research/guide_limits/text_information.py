@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from eqx_multimodal.data import synthetic_batch, SyntheticConfig, token_groups
+from eqx_multimodal.guide import synthetic_batch, SyntheticConfig, token_groups
 from eqx_multimodal.metrics import retrieval_metrics_from_scores
 
 

@@ -13,7 +13,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from eqx_multimodal.data import image_pattern
+from eqx_multimodal.guide import image_pattern
 
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "guide_limits"))

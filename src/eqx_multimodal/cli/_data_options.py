@@ -231,13 +231,19 @@ def run_folder(run: pathlib.Path, config: Any, path: pathlib.Path, split: str) -
 
 
 def held_out_gallery(data: Any, size: int, seed: int) -> dict[str, Any]:
-    """The first `size` items of the synthetic data `data` on the held-out stream of
-    `seed` (`TEST_STREAM`), as NumPy arrays: what `evaluate`, `translate` and a
-    generation run's figure read on synthetic runs."""
-    import numpy as np
-
-    from ..guide import SyntheticDataset
+    """The first `size` items of the data config `data` (the guide's synthetic data) on
+    the held-out stream of `seed` (`TEST_STREAM`), as NumPy arrays: what `evaluate`,
+    `translate` and a generation run's figure read on runs that make their data."""
     from ..training import stream_key, TEST_STREAM
 
-    dataset = SyntheticDataset(data, size, key=stream_key(seed, TEST_STREAM))
-    return {k: np.asarray(v) for k, v in dataset.materialise(256)[:].items()}
+    return data.gallery(size, key=stream_key(seed, TEST_STREAM))
+
+
+def at_alignment(data: Any, alignment: float | None) -> Any:
+    """The data config `data` at `--alignment` (unchanged without one); a config
+    without an alignment to change is refused."""
+    if alignment is None:
+        return data
+    if getattr(data, "alignment", None) is None or not hasattr(data, "replace"):
+        raise CommandError(f"--alignment: this run's data ({data.kind}) has no alignment")
+    return data.replace(alignment=alignment)

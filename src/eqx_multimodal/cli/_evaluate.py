@@ -7,7 +7,13 @@ from typing import Any
 
 from ._args import given
 from ._cache import user_cache_dir
-from ._data_options import add_run_options, held_out_gallery, load_run_of, run_folder
+from ._data_options import (
+    add_run_options,
+    at_alignment,
+    held_out_gallery,
+    load_run_of,
+    run_folder,
+)
 from ._errors import CommandError
 
 
@@ -200,9 +206,7 @@ def _generation(args: argparse.Namespace, config: Any, state: Any, talk: bool) -
             progress=say,
             **options,
         )
-    data = config.synthetic_config()
-    if args.alignment is not None:
-        data = data.replace(alignment=args.alignment)
+    data = at_alignment(config.synthetic_config(), args.alignment)
     seed = config.seed if args.seed is None else args.seed
     size = reference_size(args)
     items = held_out_gallery(data, size, seed)
@@ -339,13 +343,12 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"the run in {args.checkpoint} trained on a dataset; pass --data DIR to evaluate it"
             )
-        data = config.synthetic_config()
-        if args.alignment is not None:
-            data = data.replace(alignment=args.alignment)
+        data = at_alignment(config.synthetic_config(), args.alignment)
         gallery = check_int(
             DEFAULT_GALLERY if args.gallery is None else args.gallery, "gallery", minimum=2
         )
-        check_fits(gallery * data.sample_bytes, "the gallery", "gallery")
+        if hasattr(data, "sample_bytes"):  # the guide's; a config of yours may not say
+            check_fits(gallery * data.sample_bytes, "the gallery", "gallery")
         seed = config.seed if args.seed is None else args.seed
         with phase(f"evaluating on a held-out gallery of {gallery}", enabled=talk):
             result = evaluate(

@@ -11,7 +11,7 @@ from .._validation import check_indices
 from ..modalities import get_modality, registered_modalities
 from ._dataset import AbstractDataset, leading_length
 from ._manifest import natural
-from ._spec import DataSpec
+from ._spec import DataSpec, spec_fields
 
 
 def _item(name: str, what: str) -> tuple[tuple[int | None, ...], bool]:
@@ -150,7 +150,9 @@ class PairedDataset(AbstractDataset):
         self.present = _presence(present, modalities, n)
         self.label_names, self.labels = _labels(labels, label_names, n)
         self.ids = _ids(ids, n)
-        self.vocab_size = _vocab(vocab_size, arrays.get("text"))
+        # The default vocabulary: that of the ids of the modality whose spec has one.
+        of_ids = [m for m in modalities if "vocab_size" in getattr(spec_fields(m), "required", ())]
+        self.vocab_size = _vocab(vocab_size, arrays.get(of_ids[0]) if of_ids else None)
         self.pad_id = pad_id
         self.sample_rate = sample_rate
         if self.vocab_size is not None and pad_id is not None and not 0 <= pad_id < self.vocab_size:
@@ -170,19 +172,25 @@ class PairedDataset(AbstractDataset):
     def spec(self) -> DataSpec:
         """The shapes of one example of each modality (what a model is built for)."""
         has = self.modalities
-        if "audio" in has and self.sample_rate is None:
-            raise ValueError(
-                "this dataset has audio but no `sample_rate`; pass sample_rate=... to "
-                "PairedDataset to build a model for it"
-            )
+        given = {"vocab_size": self.vocab_size, "pad_id": self.pad_id}
+        given["sample_rate"] = self.sample_rate
+        fields: dict[str, Any] = {}
+        for m in has:
+            own = spec_fields(m)
+            if own is None:
+                continue
+            fields |= own.fields_of(tuple(self.data[m].shape[1:]))
+            for name in own.required:
+                if given.get(name) is None:
+                    raise ValueError(
+                        f"this dataset has {m} but no `{name}`; pass {name}=... to "
+                        "PairedDataset to build a model for it"
+                    )
+                fields[name] = given[name]
         return DataSpec(
             modalities=has,
-            image_shape=tuple(self.data["image"].shape[1:]) if "image" in has else None,
-            vocab_size=self.vocab_size,
-            seq_length=self.data["text"].shape[1] if "text" in has else None,
+            **fields,
             pad_id=self.pad_id,
-            num_audio_samples=self.data["audio"].shape[1] if "audio" in has else None,
-            sample_rate=self.sample_rate,
             shapes={m: tuple(self.data[m].shape[1:]) for m in has},
         )
 

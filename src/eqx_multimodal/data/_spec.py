@@ -3,16 +3,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._validation import check_int, check_modalities, check_shape
-from ..modalities import get_modality, registered_modalities
+from ..modalities import get_modality, registered_modalities, SpecFields
 
 
-#: The fields of the built-in modalities; every other registered modality's item shape
-#: is in `DataSpec.shapes`.
-_FIELDS = {
-    "image": ("image_shape",),
-    "text": ("vocab_size", "seq_length"),
-    "audio": ("num_audio_samples", "sample_rate"),
-}
+def spec_fields(name: str) -> SpecFields | None:
+    """The fields of its own that `DataSpec` keeps modality `name`'s facts in (its
+    registered `Modality.spec_fields`; the built-ins'), or None: `shapes`."""
+    return get_modality(name).spec_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +35,8 @@ class DataSpec:
         `{"depth": (64, 64, 1)}`; stored as sorted `(name, shape)` pairs.
 
     The fields of a modality that is not in `modalities` are `None` (or absent from
-    `shapes`); `shape(modality)` is the shape of one item of any of them.
+    `shapes`); `shape(modality)` is the shape of one item of any of them. Which fields
+    are a modality's own is its registration's say (`Modality.spec_fields`).
 
     ```python
     >>> spec = DataSpec(["image", "text"], image_shape=(8, 8, 1), vocab_size=259,
@@ -67,22 +65,26 @@ class DataSpec:
         modalities = check_modalities(self.modalities, "modalities", registered_modalities())
         set_("modalities", modalities)
         set_("shapes", self._check_shapes(modalities))
-        for modality, names in _FIELDS.items():
-            for name in names:
-                value = getattr(self, name)
+        for modality in registered_modalities():
+            fields = spec_fields(modality)
+            if fields is None:
+                continue
+            for name in fields.names:
+                if name not in _NAMED:
+                    raise ValueError(
+                        f"modality {modality!r}: its `spec_fields` name {name!r}, which is no "
+                        f"field of DataSpec ({sorted(_NAMED)})"
+                    )
                 if modality not in modalities:
                     set_(name, None)
-                elif value is None:
+                elif getattr(self, name) is None and name not in fields.optional:
                     raise ValueError(f"`{name}` is required for {modality}, got None")
         if self.image_shape is not None:
             set_("image_shape", check_shape(self.image_shape, "image_shape", length=3))
         for name in ("vocab_size", "seq_length", "num_audio_samples", "sample_rate"):
             if getattr(self, name) is not None:
                 set_(name, check_int(getattr(self, name), name))
-        if "text" not in modalities:
-            set_("pad_id", None)
-        elif self.pad_id is not None:
-            assert self.vocab_size is not None
+        if self.pad_id is not None and self.vocab_size is not None:  # ids of a modality
             set_("pad_id", check_int(self.pad_id, "pad_id", minimum=0))
             if self.pad_id >= self.vocab_size:
                 raise ValueError(
@@ -95,7 +97,7 @@ class DataSpec:
         given = dict(self.shapes or ())
         out = []
         for name in modalities:
-            if name in _FIELDS:
+            if spec_fields(name) is not None:  # its shape is in fields of its own
                 continue
             if name not in given:
                 raise ValueError(f"`shapes` needs the item shape of modality {name!r}, got None")
@@ -116,15 +118,9 @@ class DataSpec:
             raise ValueError(
                 f"`modality` {modality!r} is not in the data, which has {list(self.modalities)}"
             )
-        if modality == "image":
-            assert self.image_shape is not None
-            return tuple(self.image_shape)
-        if modality == "text":
-            assert self.seq_length is not None
-            return (self.seq_length,)
-        if modality == "audio":
-            assert self.num_audio_samples is not None
-            return (self.num_audio_samples,)
+        fields = spec_fields(modality)
+        if fields is not None:
+            return fields.item_shape(self)
         return dict(self.shapes)[modality]
 
     def replace(self, **changes: Any) -> "DataSpec":
@@ -150,6 +146,12 @@ class DataSpec:
             k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
         }
         return cls(**values)
+
+
+#: The fields of their own that `Modality.spec_fields` may name.
+_NAMED = frozenset(
+    f.name for f in dataclasses.fields(DataSpec) if f.name not in ("modalities", "shapes")
+)
 
 
 def as_spec(data: Any) -> DataSpec:

@@ -21,7 +21,7 @@ from .._validation import (
     is_traced,
     shown,
 )
-from ..data._spec import _FIELDS, DataSpec
+from ..data._spec import DataSpec, spec_fields
 from ..modalities import get_modality, registered_modalities
 from ..training import AbstractDataConfig, register_data_config
 from ..training._evaluate import CHUNK
@@ -289,7 +289,7 @@ def _own_shapes(
         )
     out = {}
     for name in modalities:
-        if name in _FIELDS:  # the modalities with arguments of their own
+        if spec_fields(name) is not None:  # the modalities with arguments of their own
             if name in given:
                 raise ValueError(
                     f"`{shown('shapes')}` sets {name!r}, whose shape has its own arguments"

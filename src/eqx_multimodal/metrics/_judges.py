@@ -386,7 +386,8 @@ def train_judge(
         raise ValueError(
             f"`labels` must be below `num_classes` {num_classes}, got {int(labels.max())}"
         )
-    if modality == "text" and spec.vocab_size is not None:
+    own = get_modality(modality).spec_fields  # the built-in text's: ids below vocab_size
+    if own is not None and "vocab_size" in own.required and spec.vocab_size is not None:
         if array.min() < 0 or array.max() >= spec.vocab_size:
             raise ValueError(
                 f"`items` token ids must be in [0, {spec.vocab_size}), got "

@@ -23,7 +23,7 @@ from ..losses._reconstruction import pixel_loss, token_cross_entropy, waveform_l
 from ..nn._base import AbstractDecoder, AbstractEncoder
 from ..nn._decoders import AudioDecoder, ImageDecoder, SpectrogramDecoder, TextDecoder
 from ..nn._encoders import AudioEncoder, ImageEncoder, TextEncoder
-from ._modality import Modality
+from ._modality import Modality, SpecFields
 from ._registry import register_modality
 
 
@@ -125,6 +125,7 @@ IMAGE = register_modality(
         decoder=image_decoder,
         draw=draw_image,
         loss=pixel_loss,
+        spec_fields=SpecFields("image_shape"),
         storage=PNGImages(spec_fields=True),
     )
 )
@@ -137,6 +138,9 @@ TEXT = register_modality(
         decoder=text_decoder,
         draw=draw_text,
         loss=token_cross_entropy,
+        spec_fields=SpecFields(
+            "seq_length", length=True, required=("vocab_size",), optional=("pad_id",)
+        ),
         storage=JsonLines("text.jsonl", spec_fields=True),
     )
 )
@@ -150,6 +154,7 @@ AUDIO = register_modality(
         generate=audio_generator,
         draw=draw_audio,
         loss=waveform_loss,
+        spec_fields=SpecFields("num_audio_samples", length=True, required=("sample_rate",)),
         storage=WavClips(),
     )
 )

@@ -120,6 +120,41 @@ class AbstractFolderFormat(abc.ABC):
 
 
 @dataclasses.dataclass(frozen=True)
+class SpecFields:
+    """Where `data.DataSpec` keeps a modality's facts in fields of their own (the
+    built-ins': `image_shape`; `seq_length`, `vocab_size`, `pad_id`;
+    `num_audio_samples`, `sample_rate`), a `Modality`'s `spec_fields`. A modality
+    without it (yours) keeps its item shape in `DataSpec.shapes`.
+
+    - `shape`: the field of the item shape (a tuple), or with `length`, of the length
+        of a 1-D item.
+    - `length`: the `shape` field holds a length, `(n,)` being the item shape.
+    - `required`: more fields a spec with the modality must set (`vocab_size`).
+    - `optional`: more fields it may set (`pad_id`); a spec without the modality holds
+        None in all of them.
+    """
+
+    shape: str
+    length: bool = False
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every field it names."""
+        return (self.shape, *self.required, *self.optional)
+
+    def item_shape(self, spec: Any) -> tuple[int, ...]:
+        """The item shape a `DataSpec` that has the modality says."""
+        value = getattr(spec, self.shape)
+        return (value,) if self.length else tuple(value)
+
+    def fields_of(self, item_shape: tuple[int, ...]) -> dict[str, Any]:
+        """The `shape` field that says `item_shape`."""
+        return {self.shape: item_shape[0] if self.length else tuple(item_shape)}
+
+
+@dataclasses.dataclass(frozen=True)
 class Modality:
     """One kind of data a model reads: a value that `register_modality` makes known by
     its `name`, so that folders, datasets, models, evaluation and figures handle it.
@@ -177,6 +212,9 @@ class Modality:
         (`data.PNGImages()`: one PNG a sample, `depth/ID.png`; `data.JsonLines()`: one
         `NAME.jsonl` a folder). Default: one file a sample of `suffix`, read and written
         by `read` and `write` (`data.ModalityFiles`).
+    - `spec_fields`: optional `SpecFields`: the `data.DataSpec` fields of its own that
+        hold its facts (the built-ins'). Default: its item shape is in
+        `DataSpec.shapes`.
 
     ```python
     >>> import numpy as np
@@ -204,6 +242,7 @@ class Modality:
     transform: Transform | None = None
     loss: Loss | None = None
     storage: AbstractFolderFormat | None = None
+    spec_fields: SpecFields | None = None
 
     def __post_init__(self):
         name = self.name
@@ -238,6 +277,10 @@ class Modality:
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"{where}: `{field}` must be callable, got {value!r:.60}")
+        if self.spec_fields is not None and not isinstance(self.spec_fields, SpecFields):
+            raise TypeError(
+                f"{where}: `spec_fields` must be a SpecFields, got {self.spec_fields!r:.60}"
+            )
         if self.storage is not None and not isinstance(self.storage, AbstractFolderFormat):
             raise TypeError(
                 f"{where}: `storage` must be a folder format (AbstractFolderFormat), got "

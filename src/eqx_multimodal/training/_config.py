@@ -177,8 +177,11 @@ class TrainConfig:
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"`loss` must be a LossWeights, got {self.loss!r}")
         if self.curriculum_start is not None:
-            if not isinstance(self.data, AbstractDataConfig):
-                raise ValueError("`curriculum_start` needs synthetic data (a SyntheticConfig)")
+            if getattr(self.data, "alignment", None) is None:  # a DataSpec, or another config
+                raise ValueError(
+                    "`curriculum_start` needs synthetic data with an alignment to move (a "
+                    "SyntheticConfig)"
+                )
             check_real(self.curriculum_start, "curriculum_start", low=0.0, high=1.0)
         check_real(self.curriculum_fraction, "curriculum_fraction", low=0.0, high=1.0)
         check_int(self.log_every, "log_every", maximum=MAX_COUNT)

@@ -12,7 +12,7 @@ import abc
 import importlib
 import threading
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import numpy as np
@@ -42,7 +42,7 @@ class AbstractDataConfig(eqx.Module):
     Register it with `register_data_config(cls)`; see the guide's `SyntheticConfig`.
     """
 
-    kind: ClassVar[str]
+    kind: eqx.AbstractClassVar[str]
 
     @property
     @abc.abstractmethod

@@ -240,16 +240,19 @@ def _on_mesh(step: Callable, mesh: Mesh) -> Callable:
 def make_step(
     config: TrainConfig, mesh: Mesh | None = None
 ) -> Callable[[TrainState], tuple[TrainState, dict[str, Array]]]:
-    """The jitted training step on the synthetic data: make the batch of this step,
-    update, report the loss.
+    """The jitted training step on data the run makes itself: make the batch of this
+    step, update, report the loss (and what the data config reports, e.g. the
+    alignment).
 
-    The batch is items `0, ..., batch_size - 1` of the step's own key (the training
-    stream's key folded with the step), made inside the compiled step: the data never
-    repeats and never leaves the devices.
+    The batch is made from the step's own key (the training stream's key folded with
+    the step) inside the compiled step, by the data config (`AbstractDataConfig.batch`;
+    the guide's: items `0, ..., batch_size - 1`): the data never repeats and never
+    leaves the devices.
 
     **Arguments:**
 
-    - `config`: a `TrainConfig` whose `data` is a `SyntheticConfig`.
+    - `config`: a `TrainConfig` whose `data` is a data config (such as a
+        `SyntheticConfig`).
     - `mesh`: a mesh with a `"data"` axis; default every visible device (`data_mesh()`).
         The batch is split along the axis and each device makes only its own rows; the
         state should be replicated on the mesh (`replicate`). `batch_size` must be a

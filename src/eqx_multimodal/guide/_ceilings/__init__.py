@@ -55,7 +55,7 @@ from ._assignment import (
 )
 from ._audio import (
     audio_tone_set as audio_tone_set,
-    ToneSet as ToneSet,
+    ReferenceToneSet as ReferenceToneSet,
 )
 from ._common import (
     CEILING_PAIRS as CEILING_PAIRS,
@@ -65,11 +65,11 @@ from ._cross import (
 )
 from ._image import (
     fit_image_gratings as fit_image_gratings,
-    GratingFit as GratingFit,
     image_log_likelihood as image_log_likelihood,
     image_statistics as image_statistics,
     ImageStatistics as ImageStatistics,
     NOISE_FLOOR as NOISE_FLOOR,
+    ReferenceGratingFit as ReferenceGratingFit,
 )
 from ._posterior import (
     image_latent_posterior as image_latent_posterior,

@@ -21,8 +21,8 @@ from ._image import (
     _profile_log_likelihood,
     _unit_weights,
     fit_image_gratings,
-    GratingFit,
     ImageStatistics,
+    ReferenceGratingFit,
 )
 
 
@@ -260,7 +260,7 @@ def match_tones_to_gratings(
     tones: np.ndarray | Array,
     *,
     key: PRNGKeyArray,
-    fit: "GratingFit | None" = None,
+    fit: "ReferenceGratingFit | None" = None,
     restarts: int = 16,
     steps: int = 12,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -362,7 +362,7 @@ def _search_chunks(
 
 def _image_audio_explained(
     stats: ImageStatistics,
-    fit: GratingFit,
+    fit: ReferenceGratingFit,
     tones: np.ndarray,
     *,
     key: PRNGKeyArray,

@@ -19,9 +19,11 @@ from ._common import _check_alignment, _chunked, _MAX_MAGNITUDE, _TONE_HIGH, _TO
 # ------------------------------------------------------------------------------------
 
 
-class ToneSet(NamedTuple):
+class ReferenceToneSet(NamedTuple):
     """The tones read from waveforms, in no particular order (leading batch axes as the
-    input's).
+    input's), in float64 NumPy: the ceilings' reference, independent of the towers'
+    (`guide.towers.ToneSet`, in JAX, inside a model), as a scorer must be of what it
+    scores.
 
     - `values`: `(..., num_tones)` the signed latents `z_i` the tones show.
     - `frequency`: `(..., num_tones)` Hz, on the renderer's time axis
@@ -279,7 +281,7 @@ def audio_tone_set(
     iterations: int = 6,
     refinements: int = 2,
     chunk: int = 16,
-) -> ToneSet:
+) -> ReferenceToneSet:
     """Read the signed latents of the renderer's tones from waveforms.
 
     A least-squares fit of `num_tones` sinusoids (Levenberg-Marquardt on the DFT bins of
@@ -317,7 +319,7 @@ def audio_tone_set(
 
     **Returns:**
 
-    A `ToneSet` of float64 NumPy arrays.
+    A `ReferenceToneSet` of float64 NumPy arrays.
 
     ```python
     >>> import jax.random as jr
@@ -368,7 +370,7 @@ def audio_tone_set(
                 out[again] = new
     frequency = omega / (2 * np.pi * step)
     values = _signed_values(frequency, amplitude, phase, noise.reshape(-1), a)
-    return ToneSet(
+    return ReferenceToneSet(
         values=values.reshape(*batch_shape, num_tones),
         frequency=frequency.reshape(*batch_shape, num_tones),
         amplitude=amplitude.reshape(*batch_shape, num_tones),

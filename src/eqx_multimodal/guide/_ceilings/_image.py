@@ -11,8 +11,8 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ..._validation import check_int, check_key
-from ...nn import grating_products, GUIDE_FREQUENCIES, product_weights
 from .._synthetic import IMAGE_COMPONENTS
+from ..towers._signal import grating_products, GUIDE_FREQUENCIES, product_weights
 from ._common import _chunked, _x64
 
 
@@ -24,7 +24,7 @@ from ._common import _chunked, _x64
 @functools.cache
 def _grating_basis(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Per grating `k` (frequency `2 + k`), the 4 centred products of
-    `nn._signal.grating_products`, `(32, height * width)` float64, and their Gram
+    `guide.towers.grating_products`, `(32, height * width)` float64, and their Gram
     matrix `(32, 32)`."""
     basis = grating_products(height, width, GUIDE_FREQUENCIES).reshape(4 * IMAGE_COMPONENTS, -1)
     return basis, basis @ basis.T
@@ -176,8 +176,11 @@ def image_log_likelihood(
     )
 
 
-class GratingFit(NamedTuple):
-    """A free fit of the 8 gratings to images (leading batch axes as the input's).
+class ReferenceGratingFit(NamedTuple):
+    """A free fit of the 8 gratings to images (leading batch axes as the input's), in
+    float64 NumPy: the ceilings' reference, independent of the towers' fit
+    (`guide.towers.GratingFit`, in JAX, inside a model), as a scorer must be of what it
+    scores.
 
     - `phase`: `(..., 8)` `frac(z_k)`: the grating's phase is `pi z_k`, which the image
         shows modulo `pi`.
@@ -267,7 +270,7 @@ def fit_image_gratings(
     sweeps: int = 10,
     num_phases: int = 360,
     chunk: int = 64,
-) -> GratingFit:
+) -> ReferenceGratingFit:
     """Fit the 8 gratings to images with free phases and amplitudes (not tied to one
     latent each): the best an image admits, and where its gratings' phases lie.
 
@@ -285,7 +288,7 @@ def fit_image_gratings(
 
     **Returns:**
 
-    A `GratingFit` of float64 NumPy arrays.
+    A `ReferenceGratingFit` of float64 NumPy arrays.
     """
     stats = _as_statistics(images)
     key = check_key(key)
@@ -314,4 +317,4 @@ def fit_image_gratings(
         stats.channels,
         stats.pixels,
     )
-    return GratingFit(phase=phase, amplitude=amplitude, log_likelihood=ll)
+    return ReferenceGratingFit(phase=phase, amplitude=amplitude, log_likelihood=ll)

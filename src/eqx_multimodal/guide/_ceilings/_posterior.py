@@ -19,9 +19,9 @@ from ._image import (
     _profile_log_likelihood,
     _unit_weights,
     fit_image_gratings,
-    GratingFit,
     image_log_likelihood,
     ImageStatistics,
+    ReferenceGratingFit,
 )
 from ._text import _check_text_args, text_log_likelihood
 
@@ -119,7 +119,7 @@ def image_latent_posterior(
     images: "np.ndarray | Array | ImageStatistics",
     *,
     key: PRNGKeyArray,
-    fit: GratingFit | None = None,
+    fit: ReferenceGratingFit | None = None,
     chains: int = 16,
     sweeps: int = 40,
     burn: int = 10,
@@ -143,7 +143,7 @@ def image_latent_posterior(
     - `images`: `(..., height, width, channels)` or their `image_statistics`.
     - `key`: keyword only. The key of the sampler (and of `fit_image_gratings` if `fit`
         is not given).
-    - `fit`: keyword only. A `GratingFit` of the same images, if already computed.
+    - `fit`: keyword only. A `ReferenceGratingFit` of the same images, if already computed.
     - `chains`, `sweeps`, `burn`, `max_configs`, `chunk`: keyword only.
 
     **Returns:**

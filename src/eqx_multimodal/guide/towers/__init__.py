@@ -1,7 +1,8 @@
 """The guide's towers: encoders fitted to its synthetic signals, their parameter-free
-fits, the set decoder of its images, and the registrations of its two families,
-`"guide"` and `"sets"` (`nn.register_towers`; the core's registry imports this package
-on the first lookup of a family). Their old names in `eqx_multimodal.nn` still work."""
+fits (gratings fitted to an image, the spectral peaks of a clip), the set decoder of its
+images, and the registrations of its two families, `"guide"` and `"sets"`
+(`nn.register_towers`; the core's registry imports this package on the first lookup of
+a family). Their old names in `eqx_multimodal.nn` still work."""
 
 from ._encoders import (
     CentredBagEncoder as CentredBagEncoder,
@@ -24,3 +25,10 @@ from ._fits import (
     ToneSet as ToneSet,
 )
 from ._set_decoder import GratingSetDecoder as GratingSetDecoder, matching as matching
+from ._signal import (
+    fit_gratings as fit_gratings,
+    grating_products as grating_products,
+    GUIDE_FREQUENCIES as GUIDE_FREQUENCIES,
+    product_weights as product_weights,
+    spectral_peaks as spectral_peaks,
+)

@@ -17,7 +17,8 @@ from ..._validation import check_int, check_real, check_shape
 from ...nn import AbstractEncoder
 from ...nn._encoders._checks import check_example
 from ...nn._layers import DeepSet, ElementMLP
-from ...nn._signal import (
+from ._fits import fit_grating_set, GratingFit, scale_sign_posterior, tone_set, ToneSet
+from ._signal import (
     check_frequencies,
     fit_gratings,
     GUIDE_FREQUENCIES,
@@ -26,7 +27,6 @@ from ...nn._signal import (
     relative_amplitudes,
     spectral_peaks,
 )
-from ._fits import fit_grating_set, GratingFit, scale_sign_posterior, tone_set, ToneSet
 
 
 class GratingImageEncoder(AbstractEncoder):

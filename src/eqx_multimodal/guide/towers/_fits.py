@@ -34,13 +34,13 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..._validation import check_int
-from ...nn._signal import (
+from ...nn._signal import hann_window
+from ._signal import (
     _grating_products,
     _phase_weights,
     check_frequencies,
     GUIDE_FREQUENCIES,
     hann_peaks,
-    hann_window,
     product_weights as _signal_product_weights,
 )
 

@@ -36,8 +36,8 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from ..._types import Image
 from ..._validation import check_int, check_real, check_shape
 from ...nn._base import AbstractDecoder, check_sampling
-from ...nn._signal import check_frequencies, GUIDE_FREQUENCIES
 from ._fits import grating_tables
+from ._signal import check_frequencies, GUIDE_FREQUENCIES
 
 
 #: Rematchings of each grating on its target less what the others leak into it.
