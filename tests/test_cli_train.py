@@ -206,6 +206,7 @@ def test_evaluate_refuses_generation_options_on_a_run_without_generators(
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow  # its fixture trains a run (20 s): the inner loop leaves it
 def test_corrupt_or_missing_checkpoints(run_dir, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -166,6 +166,7 @@ def test_the_set_towers_generate_images_with_it_and_refuse_image_cycles():
         generation_loss(generators, latents, batch, key=jr.key(3), cycle_weight=1.0, model=model)
 
 
+@pytest.mark.slow
 def test_the_generators_cycle_is_for_the_targets_that_decode_their_items():
     # Cycle consistency asks no modality by name: the generic image decoder makes the
     # image (a cycle term), the audio generator a spectrogram and text logits (none).
