@@ -77,7 +77,9 @@ def test_a_modality_of_yours_stored_as_png_images_round_trips(depth, tmp_path):
     # without a manifest its files are found by its name
     (path / "manifest.json").unlink()
     scanned = em.PairedFolder(path)
-    assert scanned.modalities == ("image", "png_depth") and scanned.shapes == {"png_depth": (3, 2, 1)}
+    assert scanned.modalities == ("image", "png_depth") and scanned.shapes == {
+        "png_depth": (3, 2, 1)
+    }
     np.testing.assert_array_equal(scanned.read(1)["png_depth"], data["png_depth"][1])
     # a depth map of another size is named, as an image of another size is
     (path / "png_depth" / "000002.png").unlink()

@@ -74,7 +74,9 @@ MAX_COUNT = 2**31 - 1
 
 
 def _default_data() -> AbstractDataConfig:
-    return default_data_config()()
+    # `kind` is a class variable of the data config, not an argument (pyright reads the
+    # abstract class variable as a field)
+    return default_data_config()()  # pyright: ignore[reportCallIssue]
 
 
 def default_loss() -> LossWeights:
