@@ -703,6 +703,13 @@ def test_the_spec_fields_of_a_modality_are_its_registration_s(probe):
         with pytest.raises(ValueError) as error:
             em.DataSpec(["probe"], shapes={"probe": SHAPE})
         assert "'depth_shape', which is no field of DataSpec" in _one_line(error)
+        assert em.DataSpec(["image"], image_shape=(4, 4, 1)).shape("image") == (4, 4, 1)
+        # a field is one modality's: a second claim is refused
+        with pytest.raises(ValueError) as error:
+            em.register_modality(
+                _probe(spec_fields=em.modalities.SpecFields("image_shape")), replace=True
+            )
+        assert "claim ['image_shape'], which are modality 'image''s" in _one_line(error)
     finally:
         em.register_modality(probe, replace=True)
     with pytest.raises(TypeError, match="spec_fields"):

@@ -205,8 +205,11 @@ def test_a_data_config_of_your_own_trains_evaluates_and_round_trips(tmp_path):
     with pytest.raises(ValueError, match="already registered"):
         register_data_config(type("Noise", (Noise,), {}))
     # what only the guide's data has is refused for it in one line
-    with pytest.raises(ValueError, match="`curriculum_start` needs synthetic data"):
+    with pytest.raises(ValueError, match="`curriculum_start` needs data whose alignment moves"):
         _config(Noise(), towers="generic", curriculum_start=0.2)
+    with pytest.raises(ValueError, match="the default data config is SyntheticConfig already"):
+        register_data_config(Noise, default=True)
+    assert type(TrainConfig.from_dict({"data": {"alignment": 0.5}}).data) is em.SyntheticConfig
     from eqx_multimodal.cli._data_options import at_alignment, held_out_gallery
     from eqx_multimodal.cli._errors import CommandError
 

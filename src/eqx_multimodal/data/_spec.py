@@ -70,13 +70,14 @@ class DataSpec:
             if fields is None:
                 continue
             for name in fields.names:
-                if name not in _NAMED:
+                if modality not in modalities:
+                    if name in _NAMED:  # the fields of an absent modality hold None
+                        set_(name, None)
+                elif name not in _NAMED:
                     raise ValueError(
                         f"modality {modality!r}: its `spec_fields` name {name!r}, which is no "
                         f"field of DataSpec ({sorted(_NAMED)})"
                     )
-                if modality not in modalities:
-                    set_(name, None)
                 elif getattr(self, name) is None and name not in fields.optional:
                     raise ValueError(f"`{name}` is required for {modality}, got None")
         if self.image_shape is not None:

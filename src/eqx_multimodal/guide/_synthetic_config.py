@@ -204,6 +204,10 @@ class SyntheticConfig(AbstractDataConfig):
 
     # -- the data-config seam (`training.AbstractDataConfig`) ------------------------
 
+    def check(self, config: Any) -> None:
+        """Every run of a `TrainConfig` can train on this data: its curriculum
+        (`curriculum_start`) moves the alignment of the batches (`batch`)."""
+
     def batch(
         self, config: Any, step: Int[Array, ""], *, key: PRNGKeyArray, mesh: Mesh
     ) -> tuple[dict[str, Array], dict[str, Array]]:

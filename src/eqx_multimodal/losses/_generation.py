@@ -132,8 +132,8 @@ def generation_loss(
             total = total + cycle_weight * cycle
     if cycle_weight > 0 and targets and not any(t.startswith("gen_cycle/") for t in terms):
         raise ValueError(
-            "`cycle_weight` > 0 needs a generator whose decoder's teacher output is its item "
-            f"(real values); none of {targets}'s is (use cycle_weight=0)"
+            "`cycle_weight` > 0 (--cycle with --generation) needs a generator whose decoder "
+            f"makes its item (real values); none of {targets}'s does (use 0)"
         )
     return total, terms
 

@@ -1,6 +1,7 @@
 """The training objective of the shared-latent model."""
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,9 +92,15 @@ class LossWeights:
     def _named(self) -> dict[str, float] | None:
         """The weights per modality, or None for one weight of every modality."""
         weights = self.reconstruction
-        if isinstance(weights, int | float):
+        if isinstance(weights, numbers.Real):  # NumPy's scalars too
             return None
-        return dict(weights)
+        try:
+            return dict(weights)  # pyright: ignore[reportArgumentType]
+        except (TypeError, ValueError):
+            raise TypeError(
+                "`reconstruction` must be a weight or a dict of weights per modality, got "
+                f"{weights!r:.60}"
+            ) from None
 
 
 def reconstruction_terms(

@@ -90,8 +90,24 @@ def register_modality(modality: Modality, *, replace: bool = False) -> Modality:
             raise ValueError(
                 f"modality {modality.name!r} is already registered; pass replace=True to replace it"
             )
+        _check_spec_fields(modality)
         _registry[modality.name] = modality
     return modality
+
+
+def _check_spec_fields(modality: Modality) -> None:
+    """A `DataSpec` field is one modality's: a second claim of it is refused."""
+    if modality.spec_fields is None:
+        return
+    for other in _registry.values():
+        if other.name == modality.name or other.spec_fields is None:
+            continue
+        shared = sorted(set(modality.spec_fields.names) & set(other.spec_fields.names))
+        if shared:
+            raise ValueError(
+                f"modality {modality.name!r}: its `spec_fields` claim {shared}, which are "
+                f"modality {other.name!r}'s"
+            )
 
 
 def get_modality(name: Any) -> Modality:

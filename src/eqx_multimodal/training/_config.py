@@ -179,11 +179,8 @@ class TrainConfig:
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"`loss` must be a LossWeights, got {self.loss!r}")
         if self.curriculum_start is not None:
-            if getattr(self.data, "alignment", None) is None:  # a DataSpec, or another config
-                raise ValueError(
-                    "`curriculum_start` needs synthetic data with an alignment to move (a "
-                    "SyntheticConfig)"
-                )
+            if not isinstance(self.data, AbstractDataConfig):  # a data config checks its own
+                raise ValueError("`curriculum_start` needs synthetic data (a SyntheticConfig)")
             check_real(self.curriculum_start, "curriculum_start", low=0.0, high=1.0)
         check_real(self.curriculum_fraction, "curriculum_fraction", low=0.0, high=1.0)
         check_int(self.log_every, "log_every", maximum=MAX_COUNT)
@@ -240,7 +237,7 @@ class TrainConfig:
         """The target alignment of the synthetic data."""
         alignment = getattr(self.data, "alignment", None)
         if alignment is None:
-            raise ValueError("a run on a dataset has no synthetic alignment")
+            raise ValueError("this run's data has no alignment (the guide's synthetic data has)")
         return float(alignment)
 
     def synthetic_config(self) -> AbstractDataConfig:

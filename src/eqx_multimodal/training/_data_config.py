@@ -56,7 +56,13 @@ class AbstractDataConfig(eqx.Module):
 
     def check(self, config: Any) -> None:
         """Raise a one-line ValueError when a run of `config` (a `TrainConfig`) asks for
-        what this data cannot serve."""
+        what this data cannot serve. By default a curriculum (`curriculum_start`), which
+        only data whose batch follows it serves (the guide's)."""
+        if config.curriculum_start is not None:
+            raise ValueError(
+                f"`curriculum_start` needs data whose alignment moves in training (the "
+                f"guide's SyntheticConfig); this data ({self.kind}) has no curriculum"
+            )
 
     @abc.abstractmethod
     def batch(
@@ -81,8 +87,10 @@ class AbstractDataConfig(eqx.Module):
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> "AbstractDataConfig":
-        """The config that `to_dict` described."""
-        return cls(**fields)
+        """The config that `to_dict` described (JSON lists read as tuples, as static
+        fields must be hashable)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        return cls(**values)
 
 
 #: The package that registers the guide's data (the default of a `TrainConfig`): loaded
@@ -105,9 +113,13 @@ def register_data_config(
     cls: type[AbstractDataConfig], *, default: bool = False
 ) -> type[AbstractDataConfig]:
     """Make the data config `cls` known by its `kind`, so that `config.json` reads it
-    back (`TrainConfig.from_dict`); `default`: keyword only, it is the data of a
-    `TrainConfig()` (the guide's `SyntheticConfig` is). Returns `cls`, so that it can
-    decorate the class."""
+    back (`TrainConfig.from_dict`). Returns `cls`.
+
+    `default`: keyword only, it is the data of a `TrainConfig()` and of a `config.json`
+    that names no `kind` (every run recorded before kinds). The guide registers its
+    `SyntheticConfig` so, first (it is loaded before any other registration); a second
+    default is refused.
+    """
     if not (isinstance(cls, type) and issubclass(cls, AbstractDataConfig)):
         raise TypeError(f"`cls` must be a subclass of AbstractDataConfig, got {cls!r:.60}")
     kind = getattr(cls, "kind", None)
@@ -115,10 +127,16 @@ def register_data_config(
         raise ValueError(
             f"a data config's `kind` is lower-case letters, digits and '_', got {kind!r}"
         )
+    _load()  # the guide's first: its kind is taken, and it is the default
     with _lock:
         known = _kinds.get(kind)
         if known is not None and known is not cls:
             raise ValueError(f"a data config of kind {kind!r} is already registered")
+        if default and _state["default"] not in (None, cls):
+            raise ValueError(
+                f"the default data config is {_state['default'].__name__} already (a config "
+                "without a kind reads as it); register yours without default=True"
+            )
         _kinds[kind] = cls
         if default:
             _state["default"] = cls

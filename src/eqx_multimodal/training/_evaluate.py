@@ -121,6 +121,12 @@ def _vocab_size(encoder: Any) -> int | None:
     return None
 
 
+def _has_vocabulary(modality: str) -> bool:
+    """Whether `modality`'s spec fields include a vocabulary (`DataSpec.vocab_size`)."""
+    own = get_modality(modality).spec_fields
+    return own is not None and "vocab_size" in own.required
+
+
 def non_finite(latents: dict[str, np.ndarray]) -> str | None:
     """What is not finite in `latents` (`embed`'s), or None when every value is."""
     for m, values in latents.items():
@@ -173,9 +179,10 @@ def evaluate(
     - `gallery`, `key`: keyword only. For synthetic data.
     - `modalities`: keyword only. Which of the model's modalities to evaluate (default
         all).
-    - `tokenizer`: keyword only. The run's tokenizer: with labels and one modality of
-        ids (the built-in text), the label names are embedded as its items for
-        zero-shot classification.
+    - `tokenizer`: keyword only. The run's tokenizer: with labels, the label names are
+        embedded as items of the modality of ids it makes (the one such modality, or the
+        one with a vocabulary in the spec, the built-in text) for zero-shot
+        classification.
     - `reconstruction_items`: keyword only. The reconstruction losses use the first
         this many items (decoding is expensive); recorded in the result.
     - `reranker`: keyword only. A second stage of retrieval (`AbstractReranker`, e.g.
@@ -270,8 +277,11 @@ def evaluate(
             if a != b
         }
         names = getattr(data, "label_names", None)
-        # The tokenizer makes the items of the one modality of ids (the built-in text).
+        # The tokenizer makes the items of the one modality of ids, or of the one whose
+        # spec has a vocabulary (the built-in text) when there are several.
         of_ids = [m for m in chosen if get_modality(m).holds_ids]
+        if len(of_ids) > 1:
+            of_ids = [m for m in of_ids if _has_vocabulary(m)]
         if names and tokenizer is not None and len(of_ids) == 1:
             (captions,) = of_ids
             texts = np.stack([tokenizer.encode(name)[0] for name in names])
