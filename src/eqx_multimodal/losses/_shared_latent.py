@@ -95,7 +95,8 @@ class LossWeights:
         if isinstance(weights, numbers.Real):  # NumPy's scalars too
             return None
         try:
-            return dict(weights)  # pyright: ignore[reportArgumentType]
+            named: dict[str, float] = dict(weights)  # pyright: ignore
+            return named
         except (TypeError, ValueError):
             raise TypeError(
                 "`reconstruction` must be a weight or a dict of weights per modality, got "

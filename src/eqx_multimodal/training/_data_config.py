@@ -89,7 +89,9 @@ class AbstractDataConfig(eqx.Module):
     def from_dict(cls, fields: Mapping[str, Any]) -> "AbstractDataConfig":
         """The config that `to_dict` described (JSON lists read as tuples, as static
         fields must be hashable)."""
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
+        }
         return cls(**values)
 
 
