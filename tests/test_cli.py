@@ -102,3 +102,19 @@ def test_console_script_and_module_entry_points():
     assert out.returncode == 0 and "--num-samples" in out.stdout
     out = subprocess.run([sys.executable, "-m", "eqx_multimodal"], capture_output=True, text=True)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_default_modalities_are_the_guide_s_and_the_parser_loads_no_guide():
+    # The command line spells the guide's defaults without importing the guide (and the
+    # training it builds on), so that `--help` and a refused option answer quickly.
+    import subprocess
+    import sys
+
+    from eqx_multimodal.cli._args import DATA_DEFAULTS
+    from eqx_multimodal.guide import GUIDE_MODALITIES
+
+    assert DATA_DEFAULTS["modalities"] == GUIDE_MODALITIES
+    code = "import sys, eqx_multimodal.cli._main; print('eqx_multimodal.guide' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
