@@ -104,6 +104,7 @@ def test_console_script_and_module_entry_points():
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_default_modalities_are_the_guide_s_and_the_parser_loads_no_guide():
     # The command line spells the guide's defaults without importing the guide (and the
     # training it builds on), so that `--help` and a refused option answer quickly.

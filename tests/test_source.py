@@ -181,6 +181,7 @@ class Noise(AbstractDataConfig):
 register_data_config(Noise)
 
 
+@pytest.mark.slow  # a run and an evaluation (6 s): the README's command runs it
 def test_a_data_config_of_your_own_trains_evaluates_and_round_trips(tmp_path):
     # The core's seam for data a run makes itself: the guide's SyntheticConfig is one
     # registration of it; a config of yours trains, validates, evaluates and is
