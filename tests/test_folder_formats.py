@@ -102,6 +102,15 @@ def test_a_second_caption_modality_keeps_its_own_json_lines(caption, tmp_path):
     ]
     first = json.loads((path / "caption.jsonl").read_text().splitlines()[0])
     assert first == {"id": "000000", "caption": "a cat"}
+    # a run refuses a folder that holds it, as it refuses one with text.jsonl
+    from eqx_multimodal.training._folder import data_files
+
+    assert data_files(path)[:3] == ["manifest.json", "text.jsonl", "caption.jsonl"]
+    (path / "manifest.json").rename(path / "kept.json")
+    (path / "text.jsonl").rename(path / "kept.jsonl")
+    assert data_files(path) == ["caption.jsonl"]
+    (path / "kept.json").rename(path / "manifest.json")
+    (path / "kept.jsonl").rename(path / "text.jsonl")
     folder = em.PairedFolder(path)
     assert folder.modalities == ("text", "caption")
     np.testing.assert_array_equal(folder.read(1)["text"], tokens[1])

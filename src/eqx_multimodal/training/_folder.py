@@ -12,7 +12,9 @@ import re
 from collections.abc import Sequence
 
 from .._validation import shown
+from ..data._formats import storage_of
 from ..data._manifest import file_modalities
+from ..modalities import get_modality, registered_modalities
 from ._checkpoint import CHECKPOINT_FILE, CONFIG, FOLDER, INDEX
 
 
@@ -25,9 +27,9 @@ GENERATED = "generated.png"  # a generation run's samples (the command line's re
 RUN_FILES = (CONFIG, METRICS, INDEX, EVALUATION, REPORT, GENERATED, DATA)
 #: What every run writes as it starts: a folder with neither is no run's.
 _MARKERS = (METRICS, INDEX)
-#: What makes a folder a paired folder (see `eqx_multimodal.data`), besides a sub-folder
-#: of a modality kept in files.
-_DATA_FILES = ("manifest.json", "text.jsonl")
+#: What makes a folder a paired folder (see `eqx_multimodal.data`), besides the files its
+#: modalities' formats keep (`text.jsonl`, `NAME/`).
+_DATA_FILES = ("manifest.json",)
 _PARTIAL = re.compile(r"\..+\.[a-z0-9_]+\.tmp")  # `write_atomic`'s temporary files
 
 
@@ -55,8 +57,11 @@ def run_files(out: pathlib.Path) -> list[pathlib.Path]:
 
 def data_files(folder: pathlib.Path) -> list[str]:
     """What in `folder` makes it a paired folder (your data), if anything: its manifest,
-    `text.jsonl`, or a sub-folder of a modality kept in files (yours included)."""
-    names = [*_DATA_FILES, *file_modalities()]
+    the one file a folder that a modality's format keeps (`text.jsonl`, a `NAME.jsonl`
+    of yours), or a sub-folder of a modality kept in files (yours included)."""
+    kinds = [get_modality(m) for m in registered_modalities()]
+    lines = [storage_of(kind).folder_file(kind) for kind in kinds]  # one file a folder
+    names = [*_DATA_FILES, *(f for f in lines if f is not None), *file_modalities()]
     return [name for name in names if os.path.lexists(folder / name)]
 
 
