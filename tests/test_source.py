@@ -196,12 +196,21 @@ def test_a_data_config_of_your_own_trains_evaluates_and_round_trips(tmp_path):
     assert all(np.isfinite(row["loss"]) for row in history)
     assert [row["noise_step"] for row in history] == [0, 1]
     assert "val_loss" in history[-1]
+    # a run of a config that no module registered now says to import it, not "corrupt"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["data"]["kind"] == "noise_for_a_test"
+    assert em.training.load_run(tmp_path / "run")[0] == config
+    saved["data"]["kind"] = "noise_elsewhere"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(em.training.CheckpointError) as error:
+        em.training.load_run(tmp_path / "run")
+    assert "--import MODULE" in str(error.value) and "corrupt" not in str(error.value)
     result = em.training.evaluate(state.model, Noise(), gallery=6, key=jr.key(1))
     assert result["noise"] is True and result["gallery"] == 6
     # the guide's config keeps its old config.json (no kind), and an unknown kind is
     # refused in one line
     assert "kind" not in TrainConfig(steps=3).to_dict()["data"]
-    with pytest.raises(ValueError, match="kind 'nothing', which no data config registers"):
+    with pytest.raises(em.training.UnknownDataConfigError, match="kind 'nothing', which no"):
         TrainConfig.from_dict({"data": {"kind": "nothing"}})
     with pytest.raises(ValueError, match="already registered"):
         register_data_config(type("Noise", (Noise,), {}))

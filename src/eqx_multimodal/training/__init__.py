@@ -14,6 +14,7 @@ from ._config import (
 from ._data_config import (
     AbstractDataConfig as AbstractDataConfig,
     register_data_config as register_data_config,
+    UnknownDataConfigError as UnknownDataConfigError,
 )
 from ._evaluate import embed as embed, evaluate as evaluate
 from ._fit import (

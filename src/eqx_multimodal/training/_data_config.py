@@ -95,6 +95,11 @@ class AbstractDataConfig(eqx.Module):
         return cls(**values)
 
 
+class UnknownDataConfigError(ValueError):
+    """A data config `kind` that no registration made known (a run's `config.json` of a
+    config of yours: import the module that registers it)."""
+
+
 #: The package that registers the guide's data (the default of a `TrainConfig`): loaded
 #: on the first lookup, so that this registry (below the guide) imports nothing of it.
 GUIDE_DATA = "eqx_multimodal.guide"
@@ -149,7 +154,7 @@ def data_config_kind(kind: str) -> type[AbstractDataConfig]:
     """The data config registered as `kind`; else a one-line ValueError."""
     _load()
     if kind not in _kinds:
-        raise ValueError(
+        raise UnknownDataConfigError(
             f"`{shown('data')}` has kind {kind!r}, which no data config registers (registered: "
             f"{sorted(_kinds)}; import the module that registers yours, --import MODULE)"
         )

@@ -38,6 +38,7 @@ from ..modalities import UnknownModalityError
 from ..nn import UnknownTowersError
 from ._checkpoint import CheckpointError, CONFIG, load_checkpoint, read_index, save_checkpoint
 from ._config import TrainConfig
+from ._data_config import UnknownDataConfigError
 from ._evaluate import embed, non_finite
 from ._folder import DATA, EVALUATION, METRICS, prepare_run_folder
 from ._source import AbstractDataSource, data_source, Dataset
@@ -226,7 +227,7 @@ def _fit(
             raise CheckpointError(f"{str(out)!r} has no {CONFIG} to resume from")
         try:
             saved = TrainConfig.from_json(read_text(out / CONFIG))
-        except (UnknownModalityError, UnknownTowersError) as error:
+        except (UnknownModalityError, UnknownTowersError, UnknownDataConfigError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r}: {error}") from None
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{str(out / CONFIG)!r} is corrupt: {error}") from None
@@ -387,7 +388,11 @@ def load_run(
         raise CheckpointError(f"{str(directory)!r} has no {CONFIG}")
     try:
         config = TrainConfig.from_json(read_text(config_path))
-    except (UnknownModalityError, UnknownTowersError) as error:  # yours: --import it
+    except (
+        UnknownModalityError,
+        UnknownTowersError,
+        UnknownDataConfigError,
+    ) as error:  # yours: --import it
         raise CheckpointError(f"{str(config_path)!r}: {error}") from None
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{str(config_path)!r} is corrupt: {error}") from None
