@@ -322,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--modalities must name at least two of the run's modalities "
                 f"{list(model.modalities)}, got {args.modalities!r}"
             )
-    if args.rerank_top and reranker_of(config, chosen or config.modalities) is None:
+    rerank = rerank_options(config, chosen or config.modalities, top)
+    if args.rerank_top and not rerank:
         raise no_rerank(args.rerank_top, config, chosen or config.modalities)
     talk = not args.quiet
     if args.data is not None:
@@ -333,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
                 folder,
                 modalities=chosen,
                 tokenizer=folder.tokenizer,
-                **rerank_options(config, chosen or config.modalities, top),
+                **rerank,
             )
         result["data"] = {"path": str(args.data), "split": args.split}
     else:
@@ -357,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
                 gallery=gallery,
                 key=stream_key(seed, TEST_STREAM),
                 modalities=chosen,
-                **rerank_options(config, chosen or config.modalities, top),
+                **rerank,
             )
         result["seed"] = seed
         if args.ceiling:

@@ -11,7 +11,7 @@ from .._validation import check_indices
 from ..modalities import get_modality, registered_modalities
 from ._dataset import AbstractDataset, leading_length
 from ._manifest import natural
-from ._spec import DataSpec, spec_fields
+from ._spec import DataSpec, has_vocabulary, spec_fields
 
 
 def _item(name: str, what: str) -> tuple[tuple[int | None, ...], bool]:
@@ -151,7 +151,7 @@ class PairedDataset(AbstractDataset):
         self.label_names, self.labels = _labels(labels, label_names, n)
         self.ids = _ids(ids, n)
         # The default vocabulary: that of the ids of the modality whose spec has one.
-        of_ids = [m for m in modalities if "vocab_size" in getattr(spec_fields(m), "required", ())]
+        of_ids = [m for m in modalities if has_vocabulary(m)]
         self.vocab_size = _vocab(vocab_size, arrays.get(of_ids[0]) if of_ids else None)
         self.pad_id = pad_id
         self.sample_rate = sample_rate

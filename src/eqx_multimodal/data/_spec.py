@@ -12,6 +12,13 @@ def spec_fields(name: str) -> SpecFields | None:
     return get_modality(name).spec_fields
 
 
+def has_vocabulary(name: str) -> bool:
+    """Whether modality `name`'s items are ids below `DataSpec.vocab_size` (its spec
+    fields require it: the built-in text)."""
+    own = spec_fields(name)
+    return own is not None and "vocab_size" in own.required
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
     """What a model needs to know about the data it reads: which modalities, and the

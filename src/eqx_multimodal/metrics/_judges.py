@@ -14,6 +14,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_choice, check_int, check_key, check_real
 from ..data import as_spec
+from ..data._spec import has_vocabulary
 from ..modalities import get_modality, registered_modalities
 from ..nn import AbstractEncoder, make_encoder
 
@@ -386,8 +387,7 @@ def train_judge(
         raise ValueError(
             f"`labels` must be below `num_classes` {num_classes}, got {int(labels.max())}"
         )
-    own = get_modality(modality).spec_fields  # the built-in text's: ids below vocab_size
-    if own is not None and "vocab_size" in own.required and spec.vocab_size is not None:
+    if has_vocabulary(modality) and spec.vocab_size is not None:  # the built-in text
         if array.min() < 0 or array.max() >= spec.vocab_size:
             raise ValueError(
                 f"`items` token ids must be in [0, {spec.vocab_size}), got "

@@ -13,6 +13,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .._validation import check_int, check_real
 from ..data import PairedDataset, PairedFolder, Tokenizer
+from ..data._spec import has_vocabulary
 from ..losses import reconstruction_terms
 from ..metrics import (
     label_precision,
@@ -119,12 +120,6 @@ def _vocab_size(encoder: Any) -> int | None:
         if isinstance(table, jax.Array) and table.ndim == 2:
             return table.shape[0]
     return None
-
-
-def _has_vocabulary(modality: str) -> bool:
-    """Whether `modality`'s spec fields include a vocabulary (`DataSpec.vocab_size`)."""
-    own = get_modality(modality).spec_fields
-    return own is not None and "vocab_size" in own.required
 
 
 def non_finite(latents: dict[str, np.ndarray]) -> str | None:
@@ -281,7 +276,7 @@ def evaluate(
         # spec has a vocabulary (the built-in text) when there are several.
         of_ids = [m for m in chosen if get_modality(m).holds_ids]
         if len(of_ids) > 1:
-            of_ids = [m for m in of_ids if _has_vocabulary(m)]
+            of_ids = [m for m in of_ids if has_vocabulary(m)]
         if names and tokenizer is not None and len(of_ids) == 1:
             (captions,) = of_ids
             texts = np.stack([tokenizer.encode(name)[0] for name in names])
